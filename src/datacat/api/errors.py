@@ -1,0 +1,49 @@
+"""Every error leaves as JSON ``{"detail": ...}`` with the right status; none as a 500."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from datacat.store.repository import InvalidCursor, SessionNotFound
+
+log = logging.getLogger(__name__)
+
+
+def _describe(error: dict[str, Any]) -> dict[str, Any]:
+    """A validation error without the echoed input (which may be huge or binary)."""
+    loc = list(error.get("loc", ()))
+    described: dict[str, Any] = {"loc": loc, "msg": error.get("msg", ""), "type": error.get("type")}
+    # For POST /api/batch, name the item so a client can drop it and resend the rest.
+    if len(loc) >= 3 and loc[:2] == ["body", "items"] and isinstance(loc[2], int):
+        described["index"] = loc[2]
+    return described
+
+
+async def _validation(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse({"detail": [_describe(e) for e in exc.errors()]}, status_code=422)
+
+
+async def _not_found(_: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=404)
+
+
+async def _bad_cursor(_: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=422)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return JSONResponse({"detail": "internal server error"}, status_code=500)
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(SessionNotFound, _not_found)
+    app.add_exception_handler(InvalidCursor, _bad_cursor)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,78 @@
+"""Metric names and the explorer's series query."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from datacat.api.deps import QueryText, Repo, parse_state_filter
+from datacat.api.schemas import ErrorBody, MetricNames, SeriesOut
+from datacat.api.sessions import json_response
+from datacat.store.metricquery import Aggregation, SeriesQuery
+from datacat.store.statefilter import StateMode
+from datacat.timefmt import maybe_us, to_rfc3339
+
+router = APIRouter(prefix="/api/metrics", tags=["metrics"])
+
+
+@router.get("/names", response_model=MetricNames)
+async def names(repo: Repo) -> Any:
+    return json_response({"names": await repo.metric_names()})
+
+
+@router.get(
+    "/series",
+    response_model=SeriesOut,
+    responses={422: {"model": ErrorBody, "description": "Invalid parameters"}},
+)
+async def series(
+    repo: Repo,
+    name: Annotated[str, Query(min_length=1, max_length=256, pattern="^[^\x00]*$")],
+    aggregation: Annotated[
+        Aggregation, Query(description="`all` points, or one `peak`/`avg`/`min` per session")
+    ] = Aggregation.all,
+    state_path: Annotated[QueryText, Query(max_length=512)] = None,
+    state_value: Annotated[QueryText, Query(max_length=1024)] = None,
+    state_mode: StateMode = StateMode.current,
+    product: Annotated[QueryText, Query(max_length=256)] = None,
+    session_id: Annotated[QueryText, Query(max_length=64)] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=100_000)] = 5000,
+) -> Any:
+    """Points of one metric across matching sessions, with peak, average and min.
+
+    Statistics cover every matching point (or per-session value); `points` holds the most
+    recent `limit` of them, oldest first.
+    """
+    result = await repo.metric_series(
+        SeriesQuery(
+            name=name,
+            aggregation=aggregation,
+            state=parse_state_filter(state_path, state_value, state_mode),
+            product=product,
+            session_id=session_id,
+            since_us=maybe_us(since),
+            until_us=maybe_us(until),
+            limit=limit,
+        )
+    )
+    return json_response(
+        {
+            "name": name,
+            "aggregation": aggregation.value,
+            "points": [
+                {"timestamp": to_rfc3339(p["ts_us"]), "value": p["value"],
+                 "session_id": p["session_id"]}
+                for p in result.points
+            ],
+            "peak": result.peak,
+            "average": result.average,
+            "min": result.min,
+            "sessions_matched": result.sessions_matched,
+            "points_matched": result.points_matched,
+            "truncated": result.truncated,
+        }
+    )

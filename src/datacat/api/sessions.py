@@ -1,0 +1,199 @@
+"""The seed's session endpoints, wire-compatible, plus datacat's reads on one session."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Body, Query
+from fastapi.responses import Response
+
+from datacat.api import render
+from datacat.api.deps import Filters, QueryText, Repo
+from datacat.api.schemas import (
+    EndIn,
+    ErrorBody,
+    EventIn,
+    EventPage,
+    HeartbeatIn,
+    JsonObject,
+    MetricIn,
+    MetricPage,
+    SessionCreate,
+    SessionCreated,
+    SessionDetail,
+    SessionPage,
+    StateHistoryPage,
+    StatusOK,
+)
+from datacat.store.ops import (
+    CreateSession,
+    EndSession,
+    Heartbeat,
+    LogEvent,
+    LogMetric,
+    UpdateState,
+)
+from datacat.store.repository import SORTS, Repository
+from datacat.timefmt import maybe_us
+
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody, "description": "Unknown session"}}
+INVALID: dict[int | str, dict[str, Any]] = {
+    413: {"model": ErrorBody, "description": "Body larger than DATACAT_MAX_BODY_BYTES"},
+    422: {"model": ErrorBody, "description": "Body or parameters invalid; `detail` names the field"},
+}
+
+router = APIRouter(prefix="/api/sessions", tags=["sessions"])
+
+
+def json_response(body: Any) -> Response:
+    return Response(content=orjson.dumps(body), media_type="application/json")
+
+
+def _ok() -> Response:
+    return Response(content=b'{"status":"ok"}', media_type="application/json")
+
+
+@router.post("", response_model=SessionCreated, responses=INVALID)
+async def create_session(repo: Repo, body: Annotated[SessionCreate | None, Body()] = None) -> Any:
+    """Open a session. The body is optional: the seed's clients send none."""
+    body = body or SessionCreate()
+    session_id = await repo.create_session(
+        CreateSession(
+            session_id=Repository.new_session_id(),
+            product=body.product,
+            version=body.version,
+            host=body.host,
+            metadata=body.metadata,
+            heartbeat_timeout_s=body.heartbeat_timeout,
+        )
+    )
+    return json_response({"session_id": session_id})
+
+
+@router.get("", response_model=SessionPage, responses=INVALID)
+async def list_sessions(
+    repo: Repo,
+    filters: Filters,
+    sort: Annotated[
+        str, Query(pattern="^-?(created_at|updated_at|last_seen_at)$", description="`-` = descending")
+    ] = "-created_at",
+    cursor: Annotated[QueryText, Query(max_length=512)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> Any:
+    """Session summaries (no events or metrics), filtered and cursor-paged."""
+    column = sort.lstrip("-")
+    assert column in SORTS
+    page = await repo.list_sessions(filters, column, sort.startswith("-"), cursor, limit)
+    return json_response(
+        {"items": [render.session_summary(r) for r in page.items], "next_cursor": page.next_cursor}
+    )
+
+
+@router.get("/{session_id}", response_model=SessionDetail, responses=NOT_FOUND)
+async def get_session(session_id: str, repo: Repo) -> Any:
+    """The seed's session object — state, every event and metric — plus status and labels."""
+    return json_response(render.session_detail(await repo.get_session_full(session_id)))
+
+
+@router.post("/{session_id}/state", response_model=StatusOK, responses={**NOT_FOUND, **INVALID})
+async def update_state(
+    session_id: str,
+    repo: Repo,
+    state: Annotated[JsonObject, Body(examples=[{"status": "running", "window": {"open": ["a"]}}])],
+) -> Any:
+    """Deep-merge the body into the session's state (objects merge, anything else replaces)."""
+    await repo.write(UpdateState(session_id, state))
+    return _ok()
+
+
+@router.post("/{session_id}/events", response_model=StatusOK, responses={**NOT_FOUND, **INVALID})
+async def log_event(session_id: str, body: EventIn, repo: Repo) -> Any:
+    await repo.write(LogEvent(session_id, body.name, body.data, maybe_us(body.timestamp), body.id))
+    return _ok()
+
+
+@router.post("/{session_id}/metrics", response_model=StatusOK, responses={**NOT_FOUND, **INVALID})
+async def log_metric(session_id: str, body: MetricIn, repo: Repo) -> Any:
+    await repo.write(
+        LogMetric(session_id, body.name, body.value, body.tags, maybe_us(body.timestamp), body.id)
+    )
+    return _ok()
+
+
+@router.post("/{session_id}/end", response_model=StatusOK, responses={**NOT_FOUND, **INVALID})
+async def end_session(
+    session_id: str, repo: Repo, body: Annotated[EndIn | None, Body()] = None
+) -> Any:
+    """End the session; `{"status": "crashed"}` records that it ended by crashing."""
+    crashed = body is not None and body.status == "crashed"
+    await repo.write(EndSession(session_id, crashed=crashed))
+    return _ok()
+
+
+@router.post(
+    "/{session_id}/heartbeat", response_model=StatusOK, responses={**NOT_FOUND, **INVALID}
+)
+async def heartbeat(
+    session_id: str, repo: Repo, body: Annotated[HeartbeatIn | None, Body()] = None
+) -> Any:
+    """A keep-alive: the process is alive. `timeout` (s) arms abandonment detection."""
+    await repo.write(Heartbeat(session_id, None if body is None else body.timeout))
+    return _ok()
+
+
+def _range(since: datetime | None, until: datetime | None) -> tuple[int | None, int | None]:
+    return maybe_us(since), maybe_us(until)
+
+
+@router.get("/{session_id}/events", response_model=EventPage, responses={**NOT_FOUND, **INVALID})
+async def list_events(
+    session_id: str,
+    repo: Repo,
+    name: Annotated[QueryText, Query(max_length=256)] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    cursor: Annotated[QueryText, Query(max_length=512)] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+) -> Any:
+    page = await repo.list_events(session_id, name, *_range(since, until), cursor, limit)
+    return json_response(
+        {"items": [render.event_out(r) for r in page.items], "next_cursor": page.next_cursor}
+    )
+
+
+@router.get(
+    "/{session_id}/metrics", response_model=MetricPage, responses={**NOT_FOUND, **INVALID}
+)
+async def list_metrics(
+    session_id: str,
+    repo: Repo,
+    name: Annotated[QueryText, Query(max_length=256)] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    cursor: Annotated[QueryText, Query(max_length=512)] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+) -> Any:
+    page = await repo.list_metrics(session_id, name, *_range(since, until), cursor, limit)
+    return json_response(
+        {"items": [render.metric_out(r) for r in page.items], "next_cursor": page.next_cursor}
+    )
+
+
+@router.get(
+    "/{session_id}/state/history",
+    response_model=StateHistoryPage,
+    responses={**NOT_FOUND, **INVALID},
+)
+async def state_history(
+    session_id: str,
+    repo: Repo,
+    cursor: Annotated[QueryText, Query(max_length=512)] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
+) -> Any:
+    """Every accepted state patch, oldest first, with the time it was applied."""
+    page = await repo.state_history(session_id, cursor, limit)
+    return json_response(
+        {"items": [render.state_patch(r) for r in page.items], "next_cursor": page.next_cursor}
+    )

@@ -1,0 +1,80 @@
+"""The ASGI application: ``uvicorn datacat.app:app``, or ``create_app(settings)`` in tests."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI
+
+import datacat_web
+from datacat.api import batch, errors, grafana, health, metrics, sessions
+from datacat.ingress import IngressMiddleware
+from datacat.settings import Settings
+from datacat.store.migrate import upgrade
+from datacat.store.repository import Repository
+
+log = logging.getLogger(__name__)
+
+
+async def _sweep_forever(repo: Repository, interval_s: float) -> None:
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            marked = await repo.sweep_abandoned()
+        except Exception:  # a failed sweep is retried next interval; never kill the app
+            log.exception("abandoned-session sweep failed")
+            continue
+        if marked:
+            log.info("marked %d silent session(s) abandoned", marked)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        repo = Repository.from_url(settings.database_url, pool_size=settings.pool_size)
+        if settings.migrate_on_start:
+            await upgrade(repo.engine)
+        await repo.start()
+        app.state.repository = repo
+        sweeper = asyncio.create_task(_sweep_forever(repo, settings.sweep_interval_s))
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+            await repo.close()
+
+    app = FastAPI(
+        title="datacat",
+        version="0.1.0",
+        summary="Sessions, deep-merged state, events and metrics from running applications.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    errors.install(app)
+    for module in (sessions, batch, metrics, grafana, health):
+        app.include_router(module.router)
+    datacat_web.mount(app)
+    app.add_middleware(
+        IngressMiddleware,
+        default_limit=settings.max_body_bytes,
+        limits={"/api/batch": settings.max_batch_bytes},
+    )
+    return app
+
+
+def __getattr__(name: str) -> Any:
+    # `uvicorn datacat.app:app` reads this; building on first access (not at import) keeps
+    # create_app importable by tests without touching the default database.
+    if name == "app":
+        application = create_app()
+        globals()["app"] = application
+        return application
+    raise AttributeError(name)

@@ -1,0 +1,91 @@
+"""What every request meets first: a body-size limit, and JSON as the API's only body type.
+
+The seed (Go) decoded every API body as JSON whatever its Content-Type, so clients that
+send ``curl -d '{...}'`` (form-encoded) or no header at all worked; we keep that contract
+by presenting such bodies to FastAPI as ``application/json``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class IngressMiddleware:
+    """Pure ASGI, so streaming responses and the hot path pay nothing extra.
+
+    ``Content-Length`` is checked up front; a chunked body is counted as it arrives.
+    """
+
+    def __init__(self, app: ASGIApp, default_limit: int, limits: dict[str, int]) -> None:
+        self.app = app
+        self.default_limit = default_limit
+        self.limits = limits
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        limit = self.limits.get(path, self.default_limit)
+        is_api = path.startswith("/api/")
+        is_json = False
+        headers = []
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                try:
+                    too_large = int(value) > limit
+                except ValueError:
+                    too_large = False
+                if too_large:
+                    await _reject(send, limit)
+                    return
+            elif name == b"content-type":
+                is_json = b"json" in value
+                if is_api and not is_json:
+                    continue
+            headers.append((name, value))
+        if is_api and not is_json:
+            scope = {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
+        received = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except BodyTooLarge:
+            if not started:
+                await _reject(send, limit)
+
+
+async def _reject(send: Any, limit: int) -> None:
+    body = orjson.dumps({"detail": f"request body larger than {limit} bytes"})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [(b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

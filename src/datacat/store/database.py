@@ -1,0 +1,89 @@
+"""Engine construction and the per-dialect connection rules.
+
+SQLite (the default) gets WAL, a busy timeout and ``BEGIN IMMEDIATE`` transactions so that
+several processes on one file queue for the write lock instead of failing; PostgreSQL gets
+a sized asyncpg pool. Everything else in the store is dialect-neutral except the JSON path
+expressions in ``statefilter``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+# Chosen for an append-heavy log on one file (see README, "SQLite tuning"):
+# WAL lets readers run beside the writer; synchronous=NORMAL is durable across process
+# crashes under WAL (a power cut can lose the last commits, never corrupt the file);
+# a 64 MiB page cache and 256 MiB of mmap keep index pages hot for the UI's queries.
+SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA busy_timeout=30000",
+    "PRAGMA cache_size=-65536",
+    "PRAGMA mmap_size=268435456",
+    "PRAGMA temp_store=MEMORY",
+    "PRAGMA foreign_keys=OFF",
+)
+
+
+WRITE_OPTION = "datacat_write"
+"""Execution option marking a connection that will write (see ``_on_begin``)."""
+
+
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database and database != ":memory:":
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(
+            parsed,
+            json_serializer=_json_dumps,
+            json_deserializer=orjson.loads,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+        )
+        _install_sqlite_rules(engine)
+        return engine
+    return create_async_engine(
+        parsed,
+        json_serializer=_json_dumps,
+        json_deserializer=orjson.loads,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=False,
+    )
+
+
+def _install_sqlite_rules(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control away from the driver so we can say BEGIN IMMEDIATE.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in SQLITE_PRAGMAS:
+            cursor.execute(pragma)
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        # A writer takes the lock up front (IMMEDIATE): its read-then-write transaction can
+        # never fail half-way with SQLITE_BUSY because another process wrote in between.
+        # Readers stay DEFERRED so they never queue behind writers.
+        if connection.get_execution_options().get(WRITE_OPTION):
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            connection.exec_driver_sql("BEGIN")

@@ -1,0 +1,134 @@
+"""The metrics explorer's query — what the seed's web UI computed in Go, done in SQL.
+
+Sessions are filtered first (state filter, product), then their points are read through
+the (session_pk, name, ts_us) index, so the cost follows the matching sessions rather
+than the size of the whole metrics table. Statistics are aggregated in SQL over every
+matching point; only the points shown are capped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from datacat.store.statefilter import StateFilter
+from datacat.store.tables import metrics, sessions
+
+
+class Aggregation(str, Enum):
+    all = "all"
+    peak = "peak"
+    avg = "avg"
+    min = "min"
+
+
+_PER_SESSION = {
+    Aggregation.peak: func.max,
+    Aggregation.avg: func.avg,
+    Aggregation.min: func.min,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesQuery:
+    name: str
+    aggregation: Aggregation = Aggregation.all
+    state: StateFilter | None = None
+    product: str | None = None
+    session_id: str | None = None
+    since_us: int | None = None
+    until_us: int | None = None
+    limit: int = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesResult:
+    points: list[dict[str, Any]]
+    peak: float | None
+    average: float | None
+    min: float | None
+    sessions_matched: int
+    points_matched: int
+    truncated: bool
+
+
+async def run_series(
+    conn: AsyncConnection, query: SeriesQuery, state_condition: ColumnElement[bool] | None
+) -> SeriesResult:
+    conditions: list[ColumnElement[bool]] = [metrics.c.name == query.name]
+    if query.since_us is not None:
+        conditions.append(metrics.c.ts_us >= query.since_us)
+    if query.until_us is not None:
+        conditions.append(metrics.c.ts_us < query.until_us)
+    session_conditions: list[ColumnElement[bool]] = []
+    if state_condition is not None:
+        session_conditions.append(state_condition)
+    if query.product is not None:
+        session_conditions.append(sessions.c.product == query.product)
+    if query.session_id is not None:
+        session_conditions.append(sessions.c.id == query.session_id)
+    if session_conditions:
+        matching = select(sessions.c.pk).where(*session_conditions)
+        conditions.append(metrics.c.session_pk.in_(matching.scalar_subquery()))
+
+    if query.aggregation is Aggregation.all:
+        rows = (
+            select(metrics.c.ts_us, metrics.c.value, metrics.c.session_pk)
+            .where(*conditions)
+            .subquery()
+        )
+        points_query = (
+            select(rows.c.ts_us, rows.c.value, sessions.c.id)
+            .join(sessions, sessions.c.pk == rows.c.session_pk)
+            .order_by(rows.c.ts_us.desc())
+            .limit(query.limit)
+        )
+        stats_query = select(
+            func.max(rows.c.value), func.avg(rows.c.value), func.min(rows.c.value),
+            func.count(func.distinct(rows.c.session_pk)), func.count(),
+        )
+    else:
+        per_session = (
+            select(
+                metrics.c.session_pk,
+                _PER_SESSION[query.aggregation](metrics.c.value).label("value"),
+                func.max(metrics.c.ts_us).label("ts_us"),
+            )
+            .where(*conditions)
+            .group_by(metrics.c.session_pk)
+            .subquery()
+        )
+        points_query = (
+            select(per_session.c.ts_us, per_session.c.value, sessions.c.id)
+            .join(sessions, sessions.c.pk == per_session.c.session_pk)
+            .order_by(per_session.c.ts_us.desc())
+            .limit(query.limit)
+        )
+        stats_query = select(
+            func.max(per_session.c.value), func.avg(per_session.c.value),
+            func.min(per_session.c.value), func.count(), func.count(),
+        )
+
+    peak, average, minimum, n_sessions, n_points = (await conn.execute(stats_query)).one()
+    points = [
+        {"ts_us": ts, "value": float(value), "session_id": session_id}
+        for ts, value, session_id in (await conn.execute(points_query)).tuples()
+    ]
+    points.reverse()
+    return SeriesResult(
+        points=points,
+        peak=_float(peak),
+        average=_float(average),
+        min=_float(minimum),
+        sessions_matched=int(n_sessions or 0),
+        points_matched=int(n_points or 0),
+        truncated=int(n_points or 0) > len(points),
+    )
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)

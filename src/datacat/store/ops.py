@@ -1,0 +1,71 @@
+"""Write operations as plain data.
+
+Every write — a single POST, an item of ``POST /api/batch``, a new session — becomes one
+of these and goes through the same group-commit writer, so the single and batched paths
+share one implementation and one set of rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+
+@dataclass(slots=True)
+class CreateSession:
+    session_id: str
+    product: str | None = None
+    version: str | None = None
+    host: str | None = None
+    metadata: dict[str, Any] | None = None
+    heartbeat_timeout_s: float | None = None
+
+
+@dataclass(slots=True)
+class UpdateState:
+    session_id: str
+    patch: dict[str, Any]
+    ts_us: int | None = None
+
+
+@dataclass(slots=True)
+class LogEvent:
+    session_id: str
+    name: str
+    data: Any = None
+    ts_us: int | None = None
+    client_id: str | None = None
+
+
+@dataclass(slots=True)
+class LogMetric:
+    session_id: str
+    name: str
+    value: float
+    tags: Any = None
+    ts_us: int | None = None
+    client_id: str | None = None
+
+
+@dataclass(slots=True)
+class Heartbeat:
+    session_id: str
+    timeout_s: float | None = None
+
+
+@dataclass(slots=True)
+class EndSession:
+    session_id: str
+    crashed: bool = False
+
+
+Op = Union[CreateSession, UpdateState, LogEvent, LogMetric, Heartbeat, EndSession]
+
+
+@dataclass(slots=True)
+class WriteResult:
+    """What one unit of work did: rows stored and client ids recognised as repeats."""
+
+    accepted: int = 0
+    duplicates: int = 0
+    missing: list[int] = field(default_factory=list)

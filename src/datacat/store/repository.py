@@ -1,0 +1,402 @@
+"""The Repository: the one place that speaks SQL for the rest of datacat.
+
+Writes are handed to the group-commit ``Writer``; reads run on the pool (on SQLite, WAL
+lets them proceed beside the writer). Every list is paged or streamed: nothing here loads
+all sessions, events or metrics into memory.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import ColumnElement, and_, func, or_, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from datacat.store import status as rules
+from datacat.store.database import WRITE_OPTION, create_engine
+from datacat.store.metricquery import SeriesQuery, SeriesResult, run_series
+from datacat.store.ops import CreateSession, Op, WriteResult
+from datacat.store.statefilter import StateFilter, state_condition
+from datacat.store.tables import events, metric_names, metrics, sessions, state_history
+from datacat.store.writer import Writer
+from datacat.timefmt import now_us
+
+EXPORT_PAGE = 200
+SESSION_COLUMNS = (
+    sessions.c.pk, sessions.c.id, sessions.c.created_us, sessions.c.updated_us,
+    sessions.c.ended_us, sessions.c.last_seen_us, sessions.c.active, sessions.c.status,
+    sessions.c.state, sessions.c.product, sessions.c.version, sessions.c.host,
+    sessions.c.metadata, sessions.c.heartbeat_timeout_s,
+)
+SORTS = {
+    "created_at": sessions.c.created_us,
+    "updated_at": sessions.c.updated_us,
+    "last_seen_at": sessions.c.last_seen_us,
+}
+
+
+class SessionNotFound(LookupError):
+    def __init__(self, session_id: str) -> None:
+        super().__init__(f"session {session_id} not found")
+        self.session_id = session_id
+
+
+class InvalidCursor(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class SessionFilter:
+    status: str | None = None
+    active: bool | None = None
+    product: str | None = None
+    created_after_us: int | None = None
+    created_before_us: int | None = None
+    state: StateFilter | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+def encode_cursor(values: Sequence[Any]) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps(list(values))).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, length: int) -> list[Any]:
+    try:
+        values = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (binascii.Error, orjson.JSONDecodeError, ValueError) as exc:
+        raise InvalidCursor("cursor is not one this server issued") from exc
+    if not isinstance(values, list) or len(values) != length:
+        raise InvalidCursor("cursor is not one this server issued")
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        raise InvalidCursor("cursor is not one this server issued")
+    return values
+
+
+class Repository:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        self._writer = Writer(engine)
+
+    @classmethod
+    def from_url(cls, url: str, pool_size: int = 10) -> Repository:
+        return cls(create_engine(url, pool_size=pool_size))
+
+    async def start(self) -> None:
+        self._writer.start()
+
+    async def close(self) -> None:
+        await self._writer.stop()
+        await self.engine.dispose()
+
+    # -- writes -----------------------------------------------------------------------
+
+    async def create_session(self, op: CreateSession) -> str:
+        await self._writer.submit([op])
+        return op.session_id
+
+    @staticmethod
+    def new_session_id() -> str:
+        return str(uuid.uuid4())
+
+    async def write(self, op: Op) -> WriteResult:
+        """One write; raises ``SessionNotFound`` if its session does not exist."""
+        if not _plausible_id(op.session_id):
+            raise SessionNotFound(op.session_id)
+        result = await self._writer.submit([op])
+        if result.missing:
+            raise SessionNotFound(op.session_id)
+        return result
+
+    async def write_batch(self, ops: Sequence[Op]) -> WriteResult:
+        """All or nothing: if any op names an unknown session, ``missing`` lists them."""
+        return await self._writer.submit(ops)
+
+    async def sweep_abandoned(self, now: int | None = None) -> int:
+        """Mark live sessions silent past their heartbeat timeout; safe in many processes."""
+        now = now_us() if now is None else now
+        async with self.engine.connect() as conn:
+            conn = await conn.execution_options(**{WRITE_OPTION: True})
+            async with conn.begin():
+                result = await conn.execute(
+                    update(sessions)
+                    .where(
+                        sessions.c.status.in_((rules.ACTIVE, rules.HUNG)),
+                        sessions.c.heartbeat_timeout_s.is_not(None),
+                        sessions.c.last_seen_us + sessions.c.heartbeat_timeout_s * 1_000_000
+                        < now,
+                    )
+                    .values(status=rules.ABANDONED)
+                )
+        return result.rowcount or 0
+
+    # -- reads ------------------------------------------------------------------------
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def get_session(self, session_id: str) -> dict[str, Any]:
+        async with self.engine.connect() as conn:
+            return await self._session_row(conn, session_id)
+
+    async def get_session_full(self, session_id: str) -> dict[str, Any]:
+        """The seed's session object: the row plus every event and metric, in order."""
+        async with self.engine.connect() as conn:
+            row = await self._session_row(conn, session_id)
+            row["events"] = await self._event_rows(conn, [row["pk"]])
+            row["metrics"] = await self._metric_rows(conn, [row["pk"]])
+            return row
+
+    async def export_sessions(self, filters: SessionFilter, limit: int | None) -> AsyncIterator[
+        dict[str, Any]
+    ]:
+        """Stream full session objects, oldest first, a page of sessions at a time."""
+        after = 0
+        remaining = limit
+        while remaining is None or remaining > 0:
+            size = EXPORT_PAGE if remaining is None else min(EXPORT_PAGE, remaining)
+            async with self.engine.connect() as conn:
+                query = (
+                    select(*SESSION_COLUMNS)
+                    .where(sessions.c.pk > after, *self._conditions(filters))
+                    .order_by(sessions.c.pk)
+                    .limit(size)
+                )
+                page = [dict(r) for r in (await conn.execute(query)).mappings()]
+                if not page:
+                    return
+                pks = [row["pk"] for row in page]
+                by_pk: dict[int, dict[str, Any]] = {}
+                for row in page:
+                    row["events"], row["metrics"] = [], []
+                    by_pk[row["pk"]] = row
+                for event in await self._event_rows(conn, pks, with_pk=True):
+                    by_pk[event.pop("session_pk")]["events"].append(event)
+                for metric in await self._metric_rows(conn, pks, with_pk=True):
+                    by_pk[metric.pop("session_pk")]["metrics"].append(metric)
+            for row in page:
+                yield row
+            after = pks[-1]
+            if remaining is not None:
+                remaining -= len(page)
+
+    async def list_sessions(
+        self,
+        filters: SessionFilter,
+        sort: str = "created_at",
+        descending: bool = True,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page:
+        column = SORTS[sort]
+        conditions = self._conditions(filters)
+        if cursor is not None:
+            value, pk = decode_cursor(cursor, 2)
+            if descending:
+                conditions.append(or_(column < value, and_(column == value, sessions.c.pk < pk)))
+            else:
+                conditions.append(or_(column > value, and_(column == value, sessions.c.pk > pk)))
+        order = (column.desc(), sessions.c.pk.desc()) if descending else (column, sessions.c.pk)
+        query = select(*SESSION_COLUMNS).where(*conditions).order_by(*order).limit(limit + 1)
+        async with self.engine.connect() as conn:
+            rows = [dict(r) for r in (await conn.execute(query)).mappings()]
+        next_cursor = None
+        if len(rows) > limit:
+            rows = rows[:limit]
+            last = rows[-1]
+            next_cursor = encode_cursor([last[column.name], last["pk"]])
+        return Page(rows, next_cursor)
+
+    async def list_events(
+        self,
+        session_id: str,
+        name: str | None = None,
+        since_us: int | None = None,
+        until_us: int | None = None,
+        cursor: str | None = None,
+        limit: int = 100,
+    ) -> Page:
+        return await self._list_logged(
+            events, (events.c.name, events.c.data), session_id, name, since_us, until_us,
+            cursor, limit,
+        )
+
+    async def list_metrics(
+        self,
+        session_id: str,
+        name: str | None = None,
+        since_us: int | None = None,
+        until_us: int | None = None,
+        cursor: str | None = None,
+        limit: int = 100,
+    ) -> Page:
+        return await self._list_logged(
+            metrics, (metrics.c.name, metrics.c.value, metrics.c.tags), session_id, name,
+            since_us, until_us, cursor, limit,
+        )
+
+    async def state_history(
+        self, session_id: str, cursor: str | None = None, limit: int = 500
+    ) -> Page:
+        async with self.engine.connect() as conn:
+            pk = (await self._session_row(conn, session_id))["pk"]
+            conditions = [state_history.c.session_pk == pk]
+            if cursor is not None:
+                conditions.append(state_history.c.id > decode_cursor(cursor, 1)[0])
+            query = (
+                select(state_history.c.id, state_history.c.ts_us, state_history.c.patch)
+                .where(*conditions)
+                .order_by(state_history.c.id)
+                .limit(limit + 1)
+            )
+            rows = [dict(r) for r in (await conn.execute(query)).mappings()]
+        return _page(rows, limit)
+
+    async def metric_names(self) -> list[str]:
+        async with self.engine.connect() as conn:
+            result = await conn.execute(select(metric_names.c.name).order_by(metric_names.c.name))
+            return list(result.scalars())
+
+    async def metric_names_for(self, session_id: str) -> list[str]:
+        async with self.engine.connect() as conn:
+            pk = (await self._session_row(conn, session_id))["pk"]
+            result = await conn.execute(
+                select(metrics.c.name).where(metrics.c.session_pk == pk).distinct()
+                .order_by(metrics.c.name)
+            )
+            return list(result.scalars())
+
+    async def metric_series(self, query: SeriesQuery) -> SeriesResult:
+        condition = (
+            state_condition(query.state, self.dialect) if query.state is not None else None
+        )
+        async with self.engine.connect() as conn:
+            return await run_series(conn, query, condition)
+
+    async def status_counts(self) -> dict[str, int]:
+        async with self.engine.connect() as conn:
+            result = await conn.execute(
+                select(sessions.c.status, func.count()).group_by(sessions.c.status)
+            )
+            counts = dict.fromkeys(rules.STATUSES, 0)
+            counts.update(result.tuples().all())
+            return counts
+
+    async def logged_since(self, since_us: int) -> tuple[int, int]:
+        """How many events and metrics arrived (by their timestamp) since ``since_us``."""
+        async with self.engine.connect() as conn:
+            n_events = await conn.scalar(
+                select(func.count()).select_from(events).where(events.c.ts_us >= since_us)
+            )
+            n_metrics = await conn.scalar(
+                select(func.count()).select_from(metrics).where(metrics.c.ts_us >= since_us)
+            )
+            return int(n_events or 0), int(n_metrics or 0)
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def _conditions(self, filters: SessionFilter) -> list[ColumnElement[bool]]:
+        conditions: list[ColumnElement[bool]] = []
+        if filters.status is not None:
+            conditions.append(sessions.c.status == filters.status)
+        if filters.active is not None:
+            conditions.append(sessions.c.active == filters.active)
+        if filters.product is not None:
+            conditions.append(sessions.c.product == filters.product)
+        if filters.created_after_us is not None:
+            conditions.append(sessions.c.created_us >= filters.created_after_us)
+        if filters.created_before_us is not None:
+            conditions.append(sessions.c.created_us < filters.created_before_us)
+        if filters.state is not None:
+            conditions.append(state_condition(filters.state, self.dialect))
+        return conditions
+
+    async def _session_row(self, conn: AsyncConnection, session_id: str) -> dict[str, Any]:
+        if not _plausible_id(session_id):
+            raise SessionNotFound(session_id)
+        result = await conn.execute(select(*SESSION_COLUMNS).where(sessions.c.id == session_id))
+        row = result.mappings().first()
+        if row is None:
+            raise SessionNotFound(session_id)
+        return dict(row)
+
+    async def _event_rows(
+        self, conn: AsyncConnection, pks: list[int], with_pk: bool = False
+    ) -> list[dict[str, Any]]:
+        columns = [events.c.ts_us, events.c.name, events.c.data]
+        if with_pk:
+            columns.append(events.c.session_pk)
+        query = (
+            select(*columns)
+            .where(events.c.session_pk.in_(pks))
+            .order_by(events.c.session_pk, events.c.id)
+        )
+        return [dict(r) for r in (await conn.execute(query)).mappings()]
+
+    async def _metric_rows(
+        self, conn: AsyncConnection, pks: list[int], with_pk: bool = False
+    ) -> list[dict[str, Any]]:
+        columns = [metrics.c.ts_us, metrics.c.name, metrics.c.value, metrics.c.tags]
+        if with_pk:
+            columns.append(metrics.c.session_pk)
+        query = (
+            select(*columns)
+            .where(metrics.c.session_pk.in_(pks))
+            .order_by(metrics.c.session_pk, metrics.c.id)
+        )
+        return [dict(r) for r in (await conn.execute(query)).mappings()]
+
+    async def _list_logged(
+        self,
+        table: Any,
+        columns: tuple[Any, ...],
+        session_id: str,
+        name: str | None,
+        since_us: int | None,
+        until_us: int | None,
+        cursor: str | None,
+        limit: int,
+    ) -> Page:
+        async with self.engine.connect() as conn:
+            pk = (await self._session_row(conn, session_id))["pk"]
+            conditions = [table.c.session_pk == pk]
+            if name is not None:
+                conditions.append(table.c.name == name)
+            if since_us is not None:
+                conditions.append(table.c.ts_us >= since_us)
+            if until_us is not None:
+                conditions.append(table.c.ts_us < until_us)
+            if cursor is not None:
+                conditions.append(table.c.id > decode_cursor(cursor, 1)[0])
+            query = (
+                select(table.c.id, table.c.ts_us, *columns)
+                .where(*conditions)
+                .order_by(table.c.id)
+                .limit(limit + 1)
+            )
+            rows = [dict(r) for r in (await conn.execute(query)).mappings()]
+        return _page(rows, limit)
+
+
+def _plausible_id(session_id: str) -> bool:
+    """Ids are uuids; anything PostgreSQL cannot even compare (NUL) is simply unknown."""
+    return 0 < len(session_id) <= 64 and "\x00" not in session_id
+
+
+def _page(rows: list[dict[str, Any]], limit: int) -> Page:
+    if len(rows) <= limit:
+        return Page(rows, None)
+    rows = rows[:limit]
+    return Page(rows, encode_cursor([rows[-1]["id"]]))

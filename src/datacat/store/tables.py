@@ -1,0 +1,101 @@
+"""The schema as SQLAlchemy Core tables.
+
+Alembic migrations create it (``alembic/versions``); these definitions are what queries are
+built from and must stay in step with the latest migration (a test compares them).
+
+Times are integer microseconds since the Unix epoch (UTC): compact, index-friendly and the
+same on SQLite and PostgreSQL. Rows in events/metrics/state_history point at the session's
+integer ``pk`` rather than repeating its 36-character uuid, which keeps every row small.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData()
+
+JsonType = JSON().with_variant(JSONB(), "postgresql")
+# SQLite's INTEGER PRIMARY KEY is the rowid only when the type is exactly INTEGER.
+PkType = BigInteger().with_variant(Integer(), "sqlite")
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("pk", PkType, primary_key=True, autoincrement=True),
+    Column("id", String(36), nullable=False, unique=True),
+    Column("created_us", BigInteger, nullable=False),
+    Column("updated_us", BigInteger, nullable=False),
+    Column("ended_us", BigInteger, nullable=True),
+    Column("last_seen_us", BigInteger, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("state", JsonType, nullable=False),
+    Column("product", String(256), nullable=True),
+    Column("version", String(256), nullable=True),
+    Column("host", String(256), nullable=True),
+    Column("metadata", JsonType, nullable=True),
+    Column("heartbeat_timeout_s", Float, nullable=True),
+    Index("ix_sessions_created", "created_us"),
+    Index("ix_sessions_updated", "updated_us"),
+    Index("ix_sessions_status", "status"),
+    Index("ix_sessions_product", "product"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", PkType, primary_key=True, autoincrement=True),
+    Column("session_pk", BigInteger, ForeignKey("sessions.pk"), nullable=False),
+    Column("ts_us", BigInteger, nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("data", JsonType, nullable=True),
+    Column("client_id", String(64), nullable=True),
+    Index("ix_events_session", "session_pk", "id"),
+    Index("ix_events_ts", "ts_us"),
+    Index("ux_events_client_id", "session_pk", "client_id", unique=True),
+)
+
+metrics = Table(
+    "metrics",
+    metadata,
+    Column("id", PkType, primary_key=True, autoincrement=True),
+    Column("session_pk", BigInteger, ForeignKey("sessions.pk"), nullable=False),
+    Column("ts_us", BigInteger, nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("value", Float, nullable=False),
+    Column("tags", JsonType, nullable=True),
+    Column("client_id", String(64), nullable=True),
+    Index("ix_metrics_name_ts", "name", "ts_us"),
+    Index("ix_metrics_session_name_ts", "session_pk", "name", "ts_us"),
+    Index("ux_metrics_client_id", "session_pk", "client_id", unique=True),
+)
+
+state_history = Table(
+    "state_history",
+    metadata,
+    Column("id", PkType, primary_key=True, autoincrement=True),
+    Column("session_pk", BigInteger, ForeignKey("sessions.pk"), nullable=False),
+    Column("ts_us", BigInteger, nullable=False),
+    Column("patch", JsonType, nullable=False),
+    Index("ix_state_history_session", "session_pk", "id"),
+)
+
+# Every metric name ever logged, so the explorer's picker never scans the metrics table.
+metric_names = Table(
+    "metric_names",
+    metadata,
+    Column("name", String(256), primary_key=True),
+)

@@ -1,0 +1,392 @@
+"""Group commit: every write in the process goes through one writer task.
+
+Requests put a *unit* (a list of ops that must succeed or fail together: one POST, or one
+``POST /api/batch``) on a queue; the writer takes everything waiting, applies it in one
+transaction with bulk inserts, commits once, and answers each unit. Under load this turns
+thousands of tiny transactions into a few large ones — what SQLite's single writer needs,
+and fewer fsyncs for PostgreSQL too. If a group fails for a reason other than a missing
+session, it is rolled back and each unit is retried alone, so one unit cannot sink others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import ChainMap
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import bindparam, case, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from datacat.store import status as rules
+from datacat.store.database import WRITE_OPTION
+from datacat.store.merge import deep_merge
+from datacat.store.ops import (
+    CreateSession,
+    EndSession,
+    Heartbeat,
+    LogEvent,
+    LogMetric,
+    Op,
+    UpdateState,
+    WriteResult,
+)
+from datacat.store.tables import events, metric_names, metrics, sessions, state_history
+from datacat.timefmt import now_us
+
+log = logging.getLogger(__name__)
+
+MAX_GROUP_OPS = 20_000
+_RETRIES = 3
+
+
+@dataclass(slots=True)
+class _Unit:
+    ops: Sequence[Op]
+    future: asyncio.Future[WriteResult]
+    result: WriteResult = field(default_factory=WriteResult)
+
+
+@dataclass(slots=True)
+class _SessionRow:
+    status: str
+    active: bool
+    ended_us: int | None
+    state: dict[str, Any] | None
+    timeout_s: float | None
+    dirty: bool = False
+
+
+class Writer:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._dialect = engine.dialect.name
+        self._queue: asyncio.Queue[_Unit] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._pks: dict[str, int] = {}
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="datacat-writer")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        while not self._queue.empty():
+            unit = self._queue.get_nowait()
+            if not unit.future.done():
+                unit.future.set_exception(RuntimeError("datacat is shutting down"))
+
+    async def submit(self, ops: Sequence[Op]) -> WriteResult:
+        """Apply ``ops`` atomically; the result lists indexes of ops naming unknown sessions."""
+        if self._task is None or self._task.done():
+            raise RuntimeError("the writer is not running")
+        unit = _Unit(ops, asyncio.get_running_loop().create_future())
+        self._queue.put_nowait(unit)
+        return await unit.future
+
+    async def _run(self) -> None:
+        while True:
+            group = [await self._queue.get()]
+            size = len(group[0].ops)
+            while size < MAX_GROUP_OPS and not self._queue.empty():
+                unit = self._queue.get_nowait()
+                group.append(unit)
+                size += len(unit.ops)
+            try:
+                await self._apply_group(group)
+            except asyncio.CancelledError:
+                for unit in group:
+                    if not unit.future.done():
+                        unit.future.set_exception(RuntimeError("datacat is shutting down"))
+                raise
+
+    async def _apply_group(self, group: list[_Unit]) -> None:
+        try:
+            await self._transaction(group)
+        except Exception as exc:
+            if len(group) == 1:
+                self._fail(group, exc)
+                return
+            log.warning("group of %d writes failed (%s); retrying each alone", len(group), exc)
+            for unit in group:
+                if unit.future.done():
+                    continue
+                unit.result = WriteResult()
+                try:
+                    await self._transaction([unit])
+                except Exception as unit_exc:
+                    self._fail([unit], unit_exc)
+                    continue
+                self._answer([unit])
+            return
+        self._answer(group)
+
+    @staticmethod
+    def _answer(group: list[_Unit]) -> None:
+        for unit in group:
+            if not unit.future.done():
+                unit.future.set_result(unit.result)
+
+    @staticmethod
+    def _fail(group: list[_Unit], exc: Exception) -> None:
+        log.error("write failed: %s", exc)
+        for unit in group:
+            if not unit.future.done():
+                unit.future.set_exception(exc)
+
+    async def _transaction(self, group: list[_Unit]) -> None:
+        for attempt in range(_RETRIES):
+            try:
+                created: dict[str, int] = {}
+                async with self._engine.connect() as conn:
+                    conn = await conn.execution_options(**{WRITE_OPTION: True})
+                    async with conn.begin():
+                        await self._write(conn, group, created)
+                # Only committed sessions enter the cache: a rolled-back id must stay unknown.
+                self._pks.update(created)
+                return
+            except DBAPIError as exc:
+                # Lock contention between processes (SQLite busy, PostgreSQL deadlock)
+                # is worth another go; anything else is not.
+                if attempt + 1 == _RETRIES or not _is_contention(exc):
+                    raise
+                for unit in group:
+                    unit.result = WriteResult()
+                await asyncio.sleep(0.05 * (attempt + 1))
+
+    async def _write(
+        self, conn: AsyncConnection, group: list[_Unit], created: dict[str, int]
+    ) -> None:
+        now = now_us()
+        await self._create_sessions(conn, group, now, created)
+        pks = ChainMap(created, self._pks)
+        live = await self._resolve(conn, group, pks)
+        rows = await self._load_rows(conn, live, pks)
+        event_rows: list[dict[str, Any]] = []
+        metric_rows: list[dict[str, Any]] = []
+        history_rows: list[dict[str, Any]] = []
+        owners: list[tuple[_Unit, str, int, str | None]] = []  # unit, table, pk, client id
+        seen: set[tuple[str, int, str]] = set()
+        touched: set[int] = set()
+
+        for unit in live:
+            for op in unit.ops:
+                if isinstance(op, CreateSession):
+                    unit.result.accepted += 1
+                    continue
+                pk = pks[op.session_id]
+                touched.add(pk)
+                if isinstance(op, LogEvent | LogMetric):
+                    table = "events" if isinstance(op, LogEvent) else "metrics"
+                    if op.client_id is not None:
+                        key = (table, pk, op.client_id)
+                        if key in seen:
+                            unit.result.duplicates += 1
+                            continue
+                        seen.add(key)
+                    owners.append((unit, table, pk, op.client_id))
+                    ts = op.ts_us if op.ts_us is not None else now
+                    if isinstance(op, LogEvent):
+                        event_rows.append(
+                            {"session_pk": pk, "ts_us": ts, "name": op.name,
+                             "data": op.data, "client_id": op.client_id}
+                        )
+                        if rules.event_changes_status(op.name):
+                            row = rows[pk]
+                            new = rules.status_after_event(row.status, op.name, op.data)
+                            row.dirty |= new != row.status
+                            row.status = new
+                    else:
+                        metric_rows.append(
+                            {"session_pk": pk, "ts_us": ts, "name": op.name,
+                             "value": op.value, "tags": op.tags, "client_id": op.client_id}
+                        )
+                    continue
+                unit.result.accepted += 1
+                row = rows[pk]
+                row.dirty = True
+                if isinstance(op, UpdateState):
+                    row.state = deep_merge(row.state or {}, op.patch)
+                    history_rows.append(
+                        {"session_pk": pk, "ts_us": op.ts_us or now, "patch": op.patch}
+                    )
+                elif isinstance(op, Heartbeat):
+                    row.status = rules.status_after_keepalive(row.status)
+                    if op.timeout_s is not None:
+                        row.timeout_s = op.timeout_s
+                elif isinstance(op, EndSession):
+                    row.status = rules.status_after_end(row.status, op.crashed)
+                    row.active = False
+                    if row.ended_us is None:
+                        row.ended_us = now
+
+        inserted = await self._insert_logged(conn, events, event_rows)
+        inserted |= await self._insert_logged(conn, metrics, metric_rows)
+        for unit, table, pk, client_id in owners:
+            if client_id is None or (table, pk, client_id) in inserted:
+                unit.result.accepted += 1
+            else:
+                unit.result.duplicates += 1
+        if history_rows:
+            await conn.execute(state_history.insert(), history_rows)
+        if metric_rows:
+            names = [{"name": name} for name in sorted({r["name"] for r in metric_rows})]
+            await conn.execute(self._insert(metric_names).on_conflict_do_nothing(), names)
+        await self._touch(conn, rows, touched, now)
+
+    async def _create_sessions(
+        self, conn: AsyncConnection, group: list[_Unit], now: int, created: dict[str, int]
+    ) -> None:
+        new = [op for unit in group for op in unit.ops if isinstance(op, CreateSession)]
+        if not new:
+            return
+        result = await conn.execute(
+            sessions.insert().returning(sessions.c.pk, sessions.c.id),
+            [
+                {
+                    "id": op.session_id, "created_us": now, "updated_us": now, "ended_us": None,
+                    "last_seen_us": now, "active": True, "status": rules.ACTIVE, "state": {},
+                    "product": op.product, "version": op.version, "host": op.host,
+                    "metadata": op.metadata, "heartbeat_timeout_s": op.heartbeat_timeout_s,
+                }
+                for op in new
+            ],
+        )
+        created.update(result.tuples().all())
+
+    async def _resolve(
+        self, conn: AsyncConnection, group: list[_Unit], pks: ChainMap[str, int]
+    ) -> list[_Unit]:
+        """Map session ids to pks; a unit naming an unknown session is answered, not applied."""
+        unknown = {
+            op.session_id
+            for unit in group
+            for op in unit.ops
+            if not isinstance(op, CreateSession) and op.session_id not in pks
+        }
+        if unknown:
+            result = await conn.execute(
+                select(sessions.c.id, sessions.c.pk).where(sessions.c.id.in_(sorted(unknown)))
+            )
+            pks.update(result.tuples().all())
+        live = []
+        for unit in group:
+            missing = [
+                index
+                for index, op in enumerate(unit.ops)
+                if not isinstance(op, CreateSession) and op.session_id not in pks
+            ]
+            if not missing:
+                live.append(unit)
+            elif not unit.future.done():
+                unit.result.missing = missing
+                unit.future.set_result(unit.result)
+        return live
+
+    async def _load_rows(
+        self, conn: AsyncConnection, group: list[_Unit], pks: ChainMap[str, int]
+    ) -> dict[int, _SessionRow]:
+        """Read (and on PostgreSQL lock) the sessions whose row this group must rewrite."""
+        needed = sorted(
+            {
+                pks[op.session_id]
+                for unit in group
+                for op in unit.ops
+                if isinstance(op, UpdateState | Heartbeat | EndSession)
+                or (isinstance(op, LogEvent) and rules.event_changes_status(op.name))
+            }
+        )
+        if not needed:
+            return {}
+        query = select(
+            sessions.c.pk, sessions.c.status, sessions.c.active, sessions.c.ended_us,
+            sessions.c.state, sessions.c.heartbeat_timeout_s,
+        ).where(sessions.c.pk.in_(needed))
+        if self._dialect == "postgresql":
+            query = query.order_by(sessions.c.pk).with_for_update()
+        result = await conn.execute(query)
+        return {
+            pk: _SessionRow(status, active, ended_us, state, timeout)
+            for pk, status, active, ended_us, state, timeout in result.tuples()
+        }
+
+    def _insert(self, table: Any) -> Any:
+        dialect = postgresql if self._dialect == "postgresql" else sqlite
+        return dialect.insert(table)
+
+    async def _insert_logged(
+        self, conn: AsyncConnection, table: Any, rows: list[dict[str, Any]]
+    ) -> set[tuple[str, int, str]]:
+        """Insert events or metrics; return the (table, pk, client id) keys that were new."""
+        if not rows:
+            return set()
+        with_id = [row for row in rows if row["client_id"] is not None]
+        without_id = [row for row in rows if row["client_id"] is None]
+        if without_id:
+            await conn.execute(table.insert(), without_id)
+        if not with_id:
+            return set()
+        statement = (
+            self._insert(table)
+            .on_conflict_do_nothing()
+            .returning(table.c.session_pk, table.c.client_id)
+        )
+        result = await conn.execute(statement, with_id)
+        return {(table.name, pk, client_id) for pk, client_id in result.tuples()}
+
+    async def _touch(
+        self, conn: AsyncConnection, rows: dict[int, _SessionRow], touched: set[int], now: int
+    ) -> None:
+        """Record activity once per session per group, however many writes it received."""
+        rewritten = [
+            {
+                "b_pk": pk, "b_status": rules.status_after_keepalive(row.status),
+                "b_active": row.active,
+                "b_ended": row.ended_us, "b_state": row.state, "b_timeout": row.timeout_s,
+                "b_now": now,
+            }
+            for pk, row in sorted(rows.items())
+            if row.dirty
+        ]
+        if rewritten:
+            await conn.execute(
+                update(sessions)
+                .where(sessions.c.pk == bindparam("b_pk"))
+                .values(
+                    status=bindparam("b_status"), active=bindparam("b_active"),
+                    ended_us=bindparam("b_ended"), state=bindparam("b_state"),
+                    heartbeat_timeout_s=bindparam("b_timeout"),
+                    updated_us=bindparam("b_now"), last_seen_us=bindparam("b_now"),
+                ),
+                rewritten,
+            )
+        done = {item["b_pk"] for item in rewritten}
+        rest = [{"b_pk": pk, "b_now": now} for pk in sorted(touched - done)]
+        if rest:
+            await conn.execute(
+                update(sessions)
+                .where(sessions.c.pk == bindparam("b_pk"))
+                .values(
+                    updated_us=bindparam("b_now"),
+                    last_seen_us=bindparam("b_now"),
+                    status=case(
+                        (sessions.c.status == rules.ABANDONED, rules.ACTIVE),
+                        else_=sessions.c.status,
+                    ),
+                ),
+                rest,
+            )
+
+
+def _is_contention(exc: DBAPIError) -> bool:
+    text = str(exc.orig).lower() if exc.orig is not None else str(exc).lower()
+    return "locked" in text or "busy" in text or "deadlock" in text

@@ -1,0 +1,34 @@
+"""Time as stored (integer microseconds since the epoch, UTC) and as shown (RFC 3339)."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def to_us(moment: datetime) -> int:
+    """Microseconds since the epoch; a naive datetime is taken to be UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    delta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def to_rfc3339(us: int) -> str:
+    """``2026-01-01T00:00:00.123456Z`` — always six fractional digits, always ``Z``."""
+    seconds, micros = divmod(us, 1_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{micros:06d}Z"
+
+
+def maybe_rfc3339(us: int | None) -> str | None:
+    return None if us is None else to_rfc3339(us)
+
+
+def maybe_us(moment: datetime | None) -> int | None:
+    return None if moment is None else to_us(moment)
