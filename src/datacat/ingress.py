@@ -13,10 +13,6 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
-class BodyTooLarge(Exception):
-    pass
-
-
 class IngressMiddleware:
     """Pure ASGI, so streaming responses and the hot path pay nothing extra.
 
@@ -55,27 +51,30 @@ class IngressMiddleware:
             scope = {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
         received = 0
         started = False
+        rejected = False
 
         async def counting_receive() -> Message:
-            nonlocal received
+            nonlocal received, rejected
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > limit:
-                    raise BodyTooLarge
+                if received > limit and not started:
+                    # Answer now and tell the app the client left: whatever the app does
+                    # with the half-read body, nothing is written and its reply is dropped.
+                    rejected = True
+                    await _reject(send, limit)
+                    return {"type": "http.disconnect"}
             return message
 
-        async def tracking_send(message: Message) -> None:
+        async def guarded_send(message: Message) -> None:
             nonlocal started
+            if rejected:
+                return
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
 
-        try:
-            await self.app(scope, counting_receive, tracking_send)
-        except BodyTooLarge:
-            if not started:
-                await _reject(send, limit)
+        await self.app(scope, counting_receive, guarded_send)
 
 
 async def _reject(send: Any, limit: int) -> None:

@@ -116,7 +116,7 @@ async def run_series(
     peak, average, minimum, n_sessions, n_points = (await conn.execute(stats_query)).one()
     points = [
         {"ts_us": ts, "value": float(value), "session_id": session_id}
-        for ts, value, session_id in (await conn.execute(points_query)).tuples()
+        for ts, value, session_id in (await conn.execute(points_query))
     ]
     points.reverse()
     return SeriesResult(

@@ -291,7 +291,7 @@ class Repository:
                 select(sessions.c.status, func.count()).group_by(sessions.c.status)
             )
             counts = dict.fromkeys(rules.STATUSES, 0)
-            counts.update(result.tuples().all())
+            counts.update(result.all())
             return counts
 
     async def logged_since(self, since_us: int) -> tuple[int, int]:

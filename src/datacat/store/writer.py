@@ -261,7 +261,7 @@ class Writer:
                 for op in new
             ],
         )
-        created.update(result.tuples().all())
+        created.update(result.all())
 
     async def _resolve(
         self, conn: AsyncConnection, group: list[_Unit], pks: ChainMap[str, int]
@@ -277,7 +277,7 @@ class Writer:
             result = await conn.execute(
                 select(sessions.c.id, sessions.c.pk).where(sessions.c.id.in_(sorted(unknown)))
             )
-            pks.update(result.tuples().all())
+            pks.update(result.all())
         live = []
         for unit in group:
             missing = [
@@ -316,7 +316,7 @@ class Writer:
         result = await conn.execute(query)
         return {
             pk: _SessionRow(status, active, ended_us, state, timeout)
-            for pk, status, active, ended_us, state, timeout in result.tuples()
+            for pk, status, active, ended_us, state, timeout in result
         }
 
     def _insert(self, table: Any) -> Any:
@@ -341,7 +341,7 @@ class Writer:
             .returning(table.c.session_pk, table.c.client_id)
         )
         result = await conn.execute(statement, with_id)
-        return {(table.name, pk, client_id) for pk, client_id in result.tuples()}
+        return {(table.name, pk, client_id) for pk, client_id in result}
 
     async def _touch(
         self, conn: AsyncConnection, rows: dict[int, _SessionRow], touched: set[int], now: int

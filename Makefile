@@ -1,0 +1,46 @@
+# The two commands a new user needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-8)
+
+.PHONY: run test lint bench system-deps postgres clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## run: start datacat on http://127.0.0.1:8080 with the SQLite file ./datacat.db
+run: $(STAMP)
+	$(BIN)/datacat serve
+
+## test: install what the tests need (venv, Chromium, PostgreSQL running) and run them all
+test: $(STAMP) system-deps postgres
+	$(BIN)/ruff check src tests bench
+	$(BIN)/pytest
+
+## bench: the benchmark suite (see bench/README.md); prints JSON lines and a Markdown table
+bench: $(STAMP) system-deps
+	$(BIN)/python -m bench
+
+system-deps:
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v wrk >/dev/null 2>&1 || missing="$$missing wrk"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing system packages:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+postgres:
+	@bash scripts/ensure-postgres.sh
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache test-artifacts

@@ -1,0 +1,135 @@
+"""Shared fixtures: a real database per backend (SQLite file, PostgreSQL) and the app on it.
+
+Every test that takes ``backend`` (directly or through ``client`` / ``repo``) runs once on
+SQLite and once on PostgreSQL. PostgreSQL tests get a throwaway database created for this
+run and dropped at the end; set DATACAT_TEST_PG_URL to point elsewhere (default: the local
+server as ``postgres`` on 127.0.0.1:5432).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from datacat.app import create_app
+from datacat.settings import Settings
+from datacat.store.migrate import upgrade
+from datacat.store.repository import Repository
+
+PG_ADMIN_URL = os.environ.get("DATACAT_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+BACKENDS = ("sqlite", "postgresql")
+_exercised: Counter[str] = Counter()
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path: Path = tmp_path_factory.mktemp("sqlite") / "datacat-test.db"
+    return f"sqlite+aiosqlite:///{path}"
+
+
+@pytest.fixture(scope="session")
+async def postgres_url() -> AsyncIterator[str]:
+    name = f"datacat_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(PG_ADMIN_URL)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+    yield f"{base}/{name}"
+    admin = await asyncpg.connect(PG_ADMIN_URL)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def database_url(backend: str, request: pytest.FixtureRequest) -> str:
+    return request.getfixturevalue("sqlite_url" if backend == "sqlite" else "postgres_url")
+
+
+@pytest.fixture(autouse=True)
+def _count_backend(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    if "backend" in request.fixturenames:
+        _exercised[request.getfixturevalue("backend")] += 1
+
+
+def settings_for(url: str, **overrides: object) -> Settings:
+    return Settings(database_url=url, sweep_interval_s=0.2, **overrides)
+
+
+@pytest.fixture(scope="session")
+async def app(database_url: str) -> AsyncIterator[FastAPI]:
+    """The real app on the backend's database, with its lifespan running.
+
+    httpx's ASGITransport does not run lifespans, so the fixture runs it itself.
+    """
+    application = create_app(settings_for(database_url))
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture(scope="session")
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://datacat") as http:
+        yield http
+
+
+@pytest.fixture(scope="session")
+def repo(app: FastAPI) -> Repository:
+    return app.state.repository
+
+
+@pytest.fixture
+async def fresh_repo(backend: str, tmp_path: Path) -> AsyncIterator[Repository]:
+    """A repository on an empty database of its own, for tests that count globally."""
+    if backend == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
+        repository = Repository.from_url(url)
+        await upgrade(repository.engine)
+        await repository.start()
+        yield repository
+        await repository.close()
+        return
+    name = f"datacat_fresh_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(PG_ADMIN_URL)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+    repository = Repository.from_url(f"{base}/{name}")
+    try:
+        await upgrade(repository.engine)
+        await repository.start()
+        yield repository
+    finally:
+        await repository.close()
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture
+async def session_id(client: httpx.AsyncClient) -> str:
+    response = await client.post("/api/sessions")
+    assert response.status_code == 200
+    return response.json()["session_id"]
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _exercised:
+        counts = ", ".join(f"{name}: {_exercised[name]} tests" for name in BACKENDS)
+        terminalreporter.write_line(f"database backends exercised — {counts}")
