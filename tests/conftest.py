@@ -24,7 +24,9 @@ from datacat.settings import Settings
 from datacat.store.migrate import upgrade
 from datacat.store.repository import Repository
 
-PG_ADMIN_URL = os.environ.get("DATACAT_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_URL = os.environ.get(
+    "DATACAT_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 BACKENDS = ("sqlite", "postgresql")
 _exercised: Counter[str] = Counter()
 

@@ -30,8 +30,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     # Flags become DATACAT_* variables so worker processes (which re-read the environment)
     # see the same configuration as this one.
-    for flag, env in (("host", "HOST"), ("port", "PORT"), ("database_url", "DATABASE_URL"),
-                      ("workers", "WORKERS")):
+    for flag, env in (
+        ("host", "HOST"),
+        ("port", "PORT"),
+        ("database_url", "DATABASE_URL"),
+        ("workers", "WORKERS"),
+    ):
         value = getattr(args, flag, None)
         if value is not None:
             os.environ[f"DATACAT_{env}"] = str(value)

@@ -20,7 +20,9 @@ class Settings(BaseSettings):
     max_batch_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     max_batch_items: int = Field(default=5000, ge=1)
     sweep_interval_s: float = Field(
-        default=5.0, gt=0, description="How often sessions past their heartbeat timeout are marked abandoned."
+        default=5.0,
+        gt=0,
+        description="How often sessions past their heartbeat timeout are marked abandoned.",
     )
     pool_size: int = Field(default=10, ge=1, description="PostgreSQL connection pool size.")
     migrate_on_start: bool = True

@@ -44,13 +44,26 @@ async def test_form_encoded_json_body_is_accepted_like_the_seed(
 async def test_seed_walkthrough(client: httpx.AsyncClient, session_id: str) -> None:
     base = f"/api/sessions/{session_id}"
     ok = {"status": "ok"}
-    assert (await client.post(f"{base}/state", json={"key": "value", "nested": {"key": "value"}})).json() == ok
-    assert (await client.post(f"{base}/events", json={"name": "event_name", "data": {"key": "value"}})).json() == ok
+    assert (
+        await client.post(f"{base}/state", json={"key": "value", "nested": {"key": "value"}})
+    ).json() == ok
+    assert (
+        await client.post(f"{base}/events", json={"name": "event_name", "data": {"key": "value"}})
+    ).json() == ok
     metric = {"name": "metric_name", "value": 123.45, "tags": ["tag1", "tag2"]}
     assert (await client.post(f"{base}/metrics", json=metric)).json() == ok
 
     session = (await client.get(base)).json()
-    for key in ("id", "created_at", "updated_at", "ended_at", "active", "state", "events", "metrics"):
+    for key in (
+        "id",
+        "created_at",
+        "updated_at",
+        "ended_at",
+        "active",
+        "state",
+        "events",
+        "metrics",
+    ):
         assert key in session
     assert session["id"] == session_id
     assert session["active"] is True and session["ended_at"] is None

@@ -13,11 +13,14 @@ async def state_of(client: httpx.AsyncClient, session_id: str) -> dict:
 
 async def test_seed_nested_state_example(client: httpx.AsyncClient, session_id: str) -> None:
     url = f"/api/sessions/{session_id}/state"
-    await client.post(url, json={
-        "window_state": {"open": ["window 1", "window 2"], "active": "window 1"},
-        "memory": {"footprint_mb": 50.2},
-        "settings": {"theme": "dark"},
-    })
+    await client.post(
+        url,
+        json={
+            "window_state": {"open": ["window 1", "window 2"], "active": "window 1"},
+            "memory": {"footprint_mb": 50.2},
+            "settings": {"theme": "dark"},
+        },
+    )
     await client.post(url, json={"window_state": {"open": ["window 1", "window 2", "window 3"]}})
     await client.post(url, json={"memory": {"footprint_mb": 75.5}})
     assert await state_of(client, session_id) == {

@@ -149,8 +149,14 @@ async def test_bad_list_query_is_422(client: httpx.AsyncClient, query: str) -> N
 
 @pytest.mark.parametrize(
     "query",
-    ["", "name=", "name=m&aggregation=median", "name=m&limit=0", "name=a%00b",
-     "name=m&state_path=x&state_value=%00"],
+    [
+        "",
+        "name=",
+        "name=m&aggregation=median",
+        "name=m&limit=0",
+        "name=a%00b",
+        "name=m&state_path=x&state_value=%00",
+    ],
 )
 async def test_bad_series_query_is_422(client: httpx.AsyncClient, query: str) -> None:
     response = await client.get(f"/api/metrics/series?{query}")

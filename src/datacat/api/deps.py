@@ -47,7 +47,7 @@ def session_filter(
         QueryText, Query(max_length=512, description="Dot notation, e.g. `window_state.open`.")
     ] = None,
     state_value: Annotated[
-        QueryText, Query(max_length=1024, description="Compared as text: `5` matches 5 and \"5\".")
+        QueryText, Query(max_length=1024, description='Compared as text: `5` matches 5 and "5".')
     ] = None,
     state_mode: Annotated[
         StateMode,
@@ -64,9 +64,7 @@ def session_filter(
     )
 
 
-def parse_state_filter(
-    path: str | None, value: str | None, mode: StateMode
-) -> StateFilter | None:
+def parse_state_filter(path: str | None, value: str | None, mode: StateMode) -> StateFilter | None:
     if not path and value is None:
         return None
     if not path or value is None:

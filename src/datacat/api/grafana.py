@@ -20,9 +20,9 @@ from datacat.timefmt import to_us
 router = APIRouter(prefix="/api/grafana", tags=["grafana"])
 
 
-async def _stream(repo: Repository, filters: SessionFilter, limit: int | None) -> AsyncIterator[
-    bytes
-]:
+async def _stream(
+    repo: Repository, filters: SessionFilter, limit: int | None
+) -> AsyncIterator[bytes]:
     yield b"["
     first = True
     async for row in repo.export_sessions(filters, limit):

@@ -64,8 +64,11 @@ async def series(
             "name": name,
             "aggregation": aggregation.value,
             "points": [
-                {"timestamp": to_rfc3339(p["ts_us"]), "value": p["value"],
-                 "session_id": p["session_id"]}
+                {
+                    "timestamp": to_rfc3339(p["ts_us"]),
+                    "value": p["value"],
+                    "session_id": p["session_id"],
+                }
                 for p in result.points
             ],
             "peak": result.peak,

@@ -122,7 +122,9 @@ class SessionDetail(SessionSummary):
 
 class SessionPage(BaseModel):
     items: list[SessionSummary]
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null at the end.")
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null at the end."
+    )
 
 
 class EventRecord(EventOut):

@@ -38,10 +38,15 @@ from datacat.store.ops import (
 from datacat.store.repository import SORTS, Repository
 from datacat.timefmt import maybe_us
 
-NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody, "description": "Unknown session"}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody, "description": "Unknown session"}
+}
 INVALID: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorBody, "description": "Body larger than DATACAT_MAX_BODY_BYTES"},
-    422: {"model": ErrorBody, "description": "Body or parameters invalid; `detail` names the field"},
+    422: {
+        "model": ErrorBody,
+        "description": "Body or parameters invalid; `detail` names the field",
+    },
 }
 
 router = APIRouter(prefix="/api/sessions", tags=["sessions"])
@@ -77,7 +82,8 @@ async def list_sessions(
     repo: Repo,
     filters: Filters,
     sort: Annotated[
-        str, Query(pattern="^-?(created_at|updated_at|last_seen_at)$", description="`-` = descending")
+        str,
+        Query(pattern="^-?(created_at|updated_at|last_seen_at)$", description="`-` = descending"),
     ] = "-created_at",
     cursor: Annotated[QueryText, Query(max_length=512)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -132,9 +138,7 @@ async def end_session(
     return _ok()
 
 
-@router.post(
-    "/{session_id}/heartbeat", response_model=StatusOK, responses={**NOT_FOUND, **INVALID}
-)
+@router.post("/{session_id}/heartbeat", response_model=StatusOK, responses={**NOT_FOUND, **INVALID})
 async def heartbeat(
     session_id: str, repo: Repo, body: Annotated[HeartbeatIn | None, Body()] = None
 ) -> Any:
@@ -163,9 +167,7 @@ async def list_events(
     )
 
 
-@router.get(
-    "/{session_id}/metrics", response_model=MetricPage, responses={**NOT_FOUND, **INVALID}
-)
+@router.get("/{session_id}/metrics", response_model=MetricPage, responses={**NOT_FOUND, **INVALID})
 async def list_metrics(
     session_id: str,
     repo: Repo,

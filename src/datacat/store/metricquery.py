@@ -88,8 +88,11 @@ async def run_series(
             .limit(query.limit)
         )
         stats_query = select(
-            func.max(rows.c.value), func.avg(rows.c.value), func.min(rows.c.value),
-            func.count(func.distinct(rows.c.session_pk)), func.count(),
+            func.max(rows.c.value),
+            func.avg(rows.c.value),
+            func.min(rows.c.value),
+            func.count(func.distinct(rows.c.session_pk)),
+            func.count(),
         )
     else:
         per_session = (
@@ -109,8 +112,11 @@ async def run_series(
             .limit(query.limit)
         )
         stats_query = select(
-            func.max(per_session.c.value), func.avg(per_session.c.value),
-            func.min(per_session.c.value), func.count(), func.count(),
+            func.max(per_session.c.value),
+            func.avg(per_session.c.value),
+            func.min(per_session.c.value),
+            func.count(),
+            func.count(),
         )
 
     peak, average, minimum, n_sessions, n_points = (await conn.execute(stats_query)).one()

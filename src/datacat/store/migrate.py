@@ -36,7 +36,9 @@ async def upgrade(engine: AsyncEngine) -> None:
         conn = await conn.execution_options(**{WRITE_OPTION: True})
         async with conn.begin():
             if conn.dialect.name == "postgresql":
-                await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+                await conn.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK}
+                )
             await conn.run_sync(_upgrade)
 
 

@@ -8,7 +8,7 @@ share one implementation and one set of rules.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 
 @dataclass(slots=True)
@@ -59,7 +59,7 @@ class EndSession:
     crashed: bool = False
 
 
-Op = Union[CreateSession, UpdateState, LogEvent, LogMetric, Heartbeat, EndSession]
+Op = CreateSession | UpdateState | LogEvent | LogMetric | Heartbeat | EndSession
 
 
 @dataclass(slots=True)

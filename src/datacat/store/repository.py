@@ -29,10 +29,20 @@ from datacat.timefmt import now_us
 
 EXPORT_PAGE = 200
 SESSION_COLUMNS = (
-    sessions.c.pk, sessions.c.id, sessions.c.created_us, sessions.c.updated_us,
-    sessions.c.ended_us, sessions.c.last_seen_us, sessions.c.active, sessions.c.status,
-    sessions.c.state, sessions.c.product, sessions.c.version, sessions.c.host,
-    sessions.c.metadata, sessions.c.heartbeat_timeout_s,
+    sessions.c.pk,
+    sessions.c.id,
+    sessions.c.created_us,
+    sessions.c.updated_us,
+    sessions.c.ended_us,
+    sessions.c.last_seen_us,
+    sessions.c.active,
+    sessions.c.status,
+    sessions.c.state,
+    sessions.c.product,
+    sessions.c.version,
+    sessions.c.host,
+    sessions.c.metadata,
+    sessions.c.heartbeat_timeout_s,
 )
 SORTS = {
     "created_at": sessions.c.created_us,
@@ -134,8 +144,7 @@ class Repository:
                     .where(
                         sessions.c.status.in_((rules.ACTIVE, rules.HUNG)),
                         sessions.c.heartbeat_timeout_s.is_not(None),
-                        sessions.c.last_seen_us + sessions.c.heartbeat_timeout_s * 1_000_000
-                        < now,
+                        sessions.c.last_seen_us + sessions.c.heartbeat_timeout_s * 1_000_000 < now,
                     )
                     .values(status=rules.ABANDONED)
                 )
@@ -159,9 +168,9 @@ class Repository:
             row["metrics"] = await self._metric_rows(conn, [row["pk"]])
             return row
 
-    async def export_sessions(self, filters: SessionFilter, limit: int | None) -> AsyncIterator[
-        dict[str, Any]
-    ]:
+    async def export_sessions(
+        self, filters: SessionFilter, limit: int | None
+    ) -> AsyncIterator[dict[str, Any]]:
         """Stream full session objects, oldest first, a page of sessions at a time."""
         after = 0
         remaining = limit
@@ -229,8 +238,14 @@ class Repository:
         limit: int = 100,
     ) -> Page:
         return await self._list_logged(
-            events, (events.c.name, events.c.data), session_id, name, since_us, until_us,
-            cursor, limit,
+            events,
+            (events.c.name, events.c.data),
+            session_id,
+            name,
+            since_us,
+            until_us,
+            cursor,
+            limit,
         )
 
     async def list_metrics(
@@ -243,8 +258,14 @@ class Repository:
         limit: int = 100,
     ) -> Page:
         return await self._list_logged(
-            metrics, (metrics.c.name, metrics.c.value, metrics.c.tags), session_id, name,
-            since_us, until_us, cursor, limit,
+            metrics,
+            (metrics.c.name, metrics.c.value, metrics.c.tags),
+            session_id,
+            name,
+            since_us,
+            until_us,
+            cursor,
+            limit,
         )
 
     async def state_history(
@@ -273,15 +294,15 @@ class Repository:
         async with self.engine.connect() as conn:
             pk = (await self._session_row(conn, session_id))["pk"]
             result = await conn.execute(
-                select(metrics.c.name).where(metrics.c.session_pk == pk).distinct()
+                select(metrics.c.name)
+                .where(metrics.c.session_pk == pk)
+                .distinct()
                 .order_by(metrics.c.name)
             )
             return list(result.scalars())
 
     async def metric_series(self, query: SeriesQuery) -> SeriesResult:
-        condition = (
-            state_condition(query.state, self.dialect) if query.state is not None else None
-        )
+        condition = state_condition(query.state, self.dialect) if query.state is not None else None
         async with self.engine.connect() as conn:
             return await run_series(conn, query, condition)
 

@@ -96,7 +96,9 @@ def _pg_contains(column: ColumnElement, keys: tuple[str, ...], value: str) -> Co
 def state_condition(state_filter: StateFilter, dialect: str) -> ColumnElement[bool]:
     """A WHERE clause on ``sessions`` for the filter; every user value is a bound parameter."""
     equals, contains = (
-        (_pg_equals, _pg_contains) if dialect == "postgresql" else (_sqlite_equals, _sqlite_contains)
+        (_pg_equals, _pg_contains)
+        if dialect == "postgresql"
+        else (_sqlite_equals, _sqlite_contains)
     )
     keys, value = state_filter.keys, state_filter.value
     if state_filter.mode is StateMode.current:

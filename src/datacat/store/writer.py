@@ -197,8 +197,13 @@ class Writer:
                     ts = op.ts_us if op.ts_us is not None else now
                     if isinstance(op, LogEvent):
                         event_rows.append(
-                            {"session_pk": pk, "ts_us": ts, "name": op.name,
-                             "data": op.data, "client_id": op.client_id}
+                            {
+                                "session_pk": pk,
+                                "ts_us": ts,
+                                "name": op.name,
+                                "data": op.data,
+                                "client_id": op.client_id,
+                            }
                         )
                         if rules.event_changes_status(op.name):
                             row = rows[pk]
@@ -207,8 +212,14 @@ class Writer:
                             row.status = new
                     else:
                         metric_rows.append(
-                            {"session_pk": pk, "ts_us": ts, "name": op.name,
-                             "value": op.value, "tags": op.tags, "client_id": op.client_id}
+                            {
+                                "session_pk": pk,
+                                "ts_us": ts,
+                                "name": op.name,
+                                "value": op.value,
+                                "tags": op.tags,
+                                "client_id": op.client_id,
+                            }
                         )
                     continue
                 unit.result.accepted += 1
@@ -253,10 +264,19 @@ class Writer:
             sessions.insert().returning(sessions.c.pk, sessions.c.id),
             [
                 {
-                    "id": op.session_id, "created_us": now, "updated_us": now, "ended_us": None,
-                    "last_seen_us": now, "active": True, "status": rules.ACTIVE, "state": {},
-                    "product": op.product, "version": op.version, "host": op.host,
-                    "metadata": op.metadata, "heartbeat_timeout_s": op.heartbeat_timeout_s,
+                    "id": op.session_id,
+                    "created_us": now,
+                    "updated_us": now,
+                    "ended_us": None,
+                    "last_seen_us": now,
+                    "active": True,
+                    "status": rules.ACTIVE,
+                    "state": {},
+                    "product": op.product,
+                    "version": op.version,
+                    "host": op.host,
+                    "metadata": op.metadata,
+                    "heartbeat_timeout_s": op.heartbeat_timeout_s,
                 }
                 for op in new
             ],
@@ -308,8 +328,12 @@ class Writer:
         if not needed:
             return {}
         query = select(
-            sessions.c.pk, sessions.c.status, sessions.c.active, sessions.c.ended_us,
-            sessions.c.state, sessions.c.heartbeat_timeout_s,
+            sessions.c.pk,
+            sessions.c.status,
+            sessions.c.active,
+            sessions.c.ended_us,
+            sessions.c.state,
+            sessions.c.heartbeat_timeout_s,
         ).where(sessions.c.pk.in_(needed))
         if self._dialect == "postgresql":
             query = query.order_by(sessions.c.pk).with_for_update()
@@ -349,9 +373,12 @@ class Writer:
         """Record activity once per session per group, however many writes it received."""
         rewritten = [
             {
-                "b_pk": pk, "b_status": rules.status_after_keepalive(row.status),
+                "b_pk": pk,
+                "b_status": rules.status_after_keepalive(row.status),
                 "b_active": row.active,
-                "b_ended": row.ended_us, "b_state": row.state, "b_timeout": row.timeout_s,
+                "b_ended": row.ended_us,
+                "b_state": row.state,
+                "b_timeout": row.timeout_s,
                 "b_now": now,
             }
             for pk, row in sorted(rows.items())
@@ -362,10 +389,13 @@ class Writer:
                 update(sessions)
                 .where(sessions.c.pk == bindparam("b_pk"))
                 .values(
-                    status=bindparam("b_status"), active=bindparam("b_active"),
-                    ended_us=bindparam("b_ended"), state=bindparam("b_state"),
+                    status=bindparam("b_status"),
+                    active=bindparam("b_active"),
+                    ended_us=bindparam("b_ended"),
+                    state=bindparam("b_state"),
                     heartbeat_timeout_s=bindparam("b_timeout"),
-                    updated_us=bindparam("b_now"), last_seen_us=bindparam("b_now"),
+                    updated_us=bindparam("b_now"),
+                    last_seen_us=bindparam("b_now"),
                 ),
                 rewritten,
             )
