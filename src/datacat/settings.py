@@ -26,3 +26,6 @@ class Settings(BaseSettings):
     )
     pool_size: int = Field(default=10, ge=1, description="PostgreSQL connection pool size.")
     migrate_on_start: bool = True
+    telemetry: bool = Field(
+        default=False, description="FastAPI's OpenTelemetry spans, metrics and logs."
+    )

@@ -14,7 +14,7 @@ from datacat.store.statefilter import InvalidPath, StateFilter, StateMode
 from datacat.timefmt import maybe_us
 
 
-def get_repository(request: Request) -> Repository:
+async def get_repository(request: Request) -> Repository:
     return request.app.state.repository
 
 
@@ -34,7 +34,7 @@ def _no_nul(value: str | None) -> str | None:
 QueryText = Annotated[str | None, AfterValidator(_no_nul)]
 
 
-def session_filter(
+async def session_filter(
     status: Annotated[
         str | None,
         Query(pattern="^(active|ended|hung|crashed|abandoned)$", description="Session status."),
