@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 
+from datacat.api.routing import FastJsonRoute
 from datacat.api.deps import Repo, get_settings
 from datacat.api.schemas import (
     BatchEnd,
@@ -21,7 +22,7 @@ from datacat.api.sessions import json_response
 from datacat.store.ops import EndSession, Heartbeat, LogEvent, LogMetric, Op, UpdateState
 from datacat.timefmt import maybe_us
 
-router = APIRouter(prefix="/api", tags=["batch"])
+router = APIRouter(prefix="/api", tags=["batch"], route_class=FastJsonRoute)
 
 
 def to_op(item: Any) -> Op:

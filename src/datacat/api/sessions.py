@@ -10,6 +10,7 @@ from fastapi import APIRouter, Body, Query
 from fastapi.responses import Response
 
 from datacat.api import render
+from datacat.api.routing import FastJsonRoute
 from datacat.api.deps import Filters, QueryText, Repo
 from datacat.api.schemas import (
     EndIn,
@@ -49,7 +50,7 @@ INVALID: dict[int | str, dict[str, Any]] = {
     },
 }
 
-router = APIRouter(prefix="/api/sessions", tags=["sessions"])
+router = APIRouter(prefix="/api/sessions", tags=["sessions"], route_class=FastJsonRoute)
 
 
 def json_response(body: Any) -> Response:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import ChainMap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -146,13 +145,17 @@ class Writer:
     async def _transaction(self, group: list[_Unit]) -> None:
         for attempt in range(_RETRIES):
             try:
-                created: dict[str, int] = {}
-                async with self._engine.connect() as conn:
-                    conn = await conn.execution_options(**{WRITE_OPTION: True})
-                    async with conn.begin():
-                        await self._write(conn, group, created)
-                # Only committed sessions enter the cache: a rolled-back id must stay unknown.
-                self._pks.update(created)
+                created: list[str] = []
+                try:
+                    async with self._engine.connect() as conn:
+                        conn = await conn.execution_options(**{WRITE_OPTION: True})
+                        async with conn.begin():
+                            await self._write(conn, group, created)
+                except BaseException:
+                    # A rolled-back session must not stay in the cache as if it existed.
+                    for session_id in created:
+                        self._pks.pop(session_id, None)
+                    raise
                 return
             except DBAPIError as exc:
                 # Lock contention between processes (SQLite busy, PostgreSQL deadlock)
@@ -163,14 +166,12 @@ class Writer:
                     unit.result = WriteResult()
                 await asyncio.sleep(0.05 * (attempt + 1))
 
-    async def _write(
-        self, conn: AsyncConnection, group: list[_Unit], created: dict[str, int]
-    ) -> None:
+    async def _write(self, conn: AsyncConnection, group: list[_Unit], created: list[str]) -> None:
         now = now_us()
         await self._create_sessions(conn, group, now, created)
-        pks = ChainMap(created, self._pks)
-        live = await self._resolve(conn, group, pks)
-        rows = await self._load_rows(conn, live, pks)
+        pks = self._pks
+        live = await self._resolve(conn, group)
+        rows = await self._load_rows(conn, live)
         event_rows: list[dict[str, Any]] = []
         metric_rows: list[dict[str, Any]] = []
         history_rows: list[dict[str, Any]] = []
@@ -255,7 +256,7 @@ class Writer:
         await self._touch(conn, rows, touched, now)
 
     async def _create_sessions(
-        self, conn: AsyncConnection, group: list[_Unit], now: int, created: dict[str, int]
+        self, conn: AsyncConnection, group: list[_Unit], now: int, created: list[str]
     ) -> None:
         new = [op for unit in group for op in unit.ops if isinstance(op, CreateSession)]
         if not new:
@@ -281,29 +282,29 @@ class Writer:
                 for op in new
             ],
         )
-        created.update(result.all())
+        for pk, session_id in result:
+            self._pks[session_id] = pk
+            created.append(session_id)
 
-    async def _resolve(
-        self, conn: AsyncConnection, group: list[_Unit], pks: ChainMap[str, int]
-    ) -> list[_Unit]:
+    async def _resolve(self, conn: AsyncConnection, group: list[_Unit]) -> list[_Unit]:
         """Map session ids to pks; a unit naming an unknown session is answered, not applied."""
         unknown = {
             op.session_id
             for unit in group
             for op in unit.ops
-            if not isinstance(op, CreateSession) and op.session_id not in pks
+            if not isinstance(op, CreateSession) and op.session_id not in self._pks
         }
         if unknown:
             result = await conn.execute(
                 select(sessions.c.id, sessions.c.pk).where(sessions.c.id.in_(sorted(unknown)))
             )
-            pks.update(result.all())
+            self._pks.update(result.all())
         live = []
         for unit in group:
             missing = [
                 index
                 for index, op in enumerate(unit.ops)
-                if not isinstance(op, CreateSession) and op.session_id not in pks
+                if not isinstance(op, CreateSession) and op.session_id not in self._pks
             ]
             if not missing:
                 live.append(unit)
@@ -312,13 +313,11 @@ class Writer:
                 unit.future.set_result(unit.result)
         return live
 
-    async def _load_rows(
-        self, conn: AsyncConnection, group: list[_Unit], pks: ChainMap[str, int]
-    ) -> dict[int, _SessionRow]:
+    async def _load_rows(self, conn: AsyncConnection, group: list[_Unit]) -> dict[int, _SessionRow]:
         """Read (and on PostgreSQL lock) the sessions whose row this group must rewrite."""
         needed = sorted(
             {
-                pks[op.session_id]
+                self._pks[op.session_id]
                 for unit in group
                 for op in unit.ops
                 if isinstance(op, UpdateState | Heartbeat | EndSession)
