@@ -6,8 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 
-from datacat.api.routing import FastJsonRoute
 from datacat.api.deps import Repo, get_settings
+from datacat.api.routing import FastJsonRoute
 from datacat.api.schemas import (
     BatchEnd,
     BatchEvent,

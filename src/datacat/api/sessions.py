@@ -10,8 +10,8 @@ from fastapi import APIRouter, Body, Query
 from fastapi.responses import Response
 
 from datacat.api import render
-from datacat.api.routing import FastJsonRoute
 from datacat.api.deps import Filters, QueryText, Repo
+from datacat.api.routing import FastJsonRoute
 from datacat.api.schemas import (
     EndIn,
     ErrorBody,

@@ -16,12 +16,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from sqlalchemy import bindparam, case, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from datacat.store import status as rules
+from datacat.store.bulk import EVENTS, METRICS, STATE_HISTORY, TableSpec, insert_rows
 from datacat.store.database import WRITE_OPTION
 from datacat.store.merge import deep_merge
 from datacat.store.ops import (
@@ -34,7 +36,7 @@ from datacat.store.ops import (
     UpdateState,
     WriteResult,
 )
-from datacat.store.tables import events, metric_names, metrics, sessions, state_history
+from datacat.store.tables import metric_names, sessions
 from datacat.timefmt import now_us
 
 log = logging.getLogger(__name__)
@@ -172,11 +174,10 @@ class Writer:
         pks = self._pks
         live = await self._resolve(conn, group)
         rows = await self._load_rows(conn, live)
-        event_rows: list[dict[str, Any]] = []
-        metric_rows: list[dict[str, Any]] = []
-        history_rows: list[dict[str, Any]] = []
-        owners: list[tuple[_Unit, str, int, str | None]] = []  # unit, table, pk, client id
-        seen: set[tuple[str, int, str]] = set()
+        logged: dict[TableSpec, list[tuple[Any, ...]]] = {EVENTS: [], METRICS: []}
+        history_rows: list[tuple[Any, ...]] = []
+        owners: list[tuple[_Unit, TableSpec, int, str | None]] = []
+        seen: set[tuple[TableSpec, int, str]] = set()
         touched: set[int] = set()
 
         for unit in live:
@@ -187,40 +188,25 @@ class Writer:
                 pk = pks[op.session_id]
                 touched.add(pk)
                 if isinstance(op, LogEvent | LogMetric):
-                    table = "events" if isinstance(op, LogEvent) else "metrics"
+                    spec = EVENTS if isinstance(op, LogEvent) else METRICS
                     if op.client_id is not None:
-                        key = (table, pk, op.client_id)
+                        key = (spec, pk, op.client_id)
                         if key in seen:
                             unit.result.duplicates += 1
                             continue
                         seen.add(key)
-                    owners.append((unit, table, pk, op.client_id))
+                    owners.append((unit, spec, pk, op.client_id))
                     ts = op.ts_us if op.ts_us is not None else now
                     if isinstance(op, LogEvent):
-                        event_rows.append(
-                            {
-                                "session_pk": pk,
-                                "ts_us": ts,
-                                "name": op.name,
-                                "data": op.data,
-                                "client_id": op.client_id,
-                            }
-                        )
+                        logged[EVENTS].append((pk, ts, op.name, _json(op.data), op.client_id))
                         if rules.event_changes_status(op.name):
                             row = rows[pk]
                             new = rules.status_after_event(row.status, op.name, op.data)
                             row.dirty |= new != row.status
                             row.status = new
                     else:
-                        metric_rows.append(
-                            {
-                                "session_pk": pk,
-                                "ts_us": ts,
-                                "name": op.name,
-                                "value": op.value,
-                                "tags": op.tags,
-                                "client_id": op.client_id,
-                            }
+                        logged[METRICS].append(
+                            (pk, ts, op.name, op.value, _json(op.tags), op.client_id)
                         )
                     continue
                 unit.result.accepted += 1
@@ -228,9 +214,7 @@ class Writer:
                 row.dirty = True
                 if isinstance(op, UpdateState):
                     row.state = deep_merge(row.state or {}, op.patch)
-                    history_rows.append(
-                        {"session_pk": pk, "ts_us": op.ts_us or now, "patch": op.patch}
-                    )
+                    history_rows.append((pk, op.ts_us or now, _json(op.patch)))
                 elif isinstance(op, Heartbeat):
                     row.status = rules.status_after_keepalive(row.status)
                     if op.timeout_s is not None:
@@ -241,17 +225,23 @@ class Writer:
                     if row.ended_us is None:
                         row.ended_us = now
 
-        inserted = await self._insert_logged(conn, events, event_rows)
-        inserted |= await self._insert_logged(conn, metrics, metric_rows)
-        for unit, table, pk, client_id in owners:
-            if client_id is None or (table, pk, client_id) in inserted:
+        inserted: set[tuple[TableSpec, int, str]] = set()
+        for spec, spec_rows in logged.items():
+            # Rows without a client id cannot be duplicates and skip the RETURNING round.
+            client_id_at = len(spec.columns) - 1
+            plain = [r for r in spec_rows if r[client_id_at] is None]
+            keyed = [r for r in spec_rows if r[client_id_at] is not None]
+            await insert_rows(conn, spec, plain, skip_duplicates=False)
+            for pk, client_id in await insert_rows(conn, spec, keyed, skip_duplicates=True):
+                inserted.add((spec, pk, client_id))
+        for unit, spec, pk, client_id in owners:
+            if client_id is None or (spec, pk, client_id) in inserted:
                 unit.result.accepted += 1
             else:
                 unit.result.duplicates += 1
-        if history_rows:
-            await conn.execute(state_history.insert(), history_rows)
-        if metric_rows:
-            names = [{"name": name} for name in sorted({r["name"] for r in metric_rows})]
+        await insert_rows(conn, STATE_HISTORY, history_rows, skip_duplicates=False)
+        if logged[METRICS]:
+            names = [{"name": name} for name in sorted({r[2] for r in logged[METRICS]})]
             await conn.execute(self._insert(metric_names).on_conflict_do_nothing(), names)
         await self._touch(conn, rows, touched, now)
 
@@ -346,26 +336,6 @@ class Writer:
         dialect = postgresql if self._dialect == "postgresql" else sqlite
         return dialect.insert(table)
 
-    async def _insert_logged(
-        self, conn: AsyncConnection, table: Any, rows: list[dict[str, Any]]
-    ) -> set[tuple[str, int, str]]:
-        """Insert events or metrics; return the (table, pk, client id) keys that were new."""
-        if not rows:
-            return set()
-        with_id = [row for row in rows if row["client_id"] is not None]
-        without_id = [row for row in rows if row["client_id"] is None]
-        if without_id:
-            await conn.execute(table.insert(), without_id)
-        if not with_id:
-            return set()
-        statement = (
-            self._insert(table)
-            .on_conflict_do_nothing()
-            .returning(table.c.session_pk, table.c.client_id)
-        )
-        result = await conn.execute(statement, with_id)
-        return {(table.name, pk, client_id) for pk, client_id in result}
-
     async def _touch(
         self, conn: AsyncConnection, rows: dict[int, _SessionRow], touched: set[int], now: int
     ) -> None:
@@ -414,6 +384,10 @@ class Writer:
                 ),
                 rest,
             )
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
 
 
 def _is_contention(exc: DBAPIError) -> bool:

@@ -1,0 +1,96 @@
+"""Multi-row inserts for the hot tables, written once per dialect.
+
+SQLAlchemy's per-row parameter processing cost more than SQLite's own work for an event,
+so the writer hands this module plain tuples with JSON already encoded, and gets back
+which client ids were new. SQLite takes one multi-row ``VALUES`` statement per chunk;
+PostgreSQL takes one ``unnest`` of column arrays. Table and column names come from the
+fixed specs below, never from input; every value is a bound parameter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+# SQLite's default limit on bound parameters per statement (SQLITE_MAX_VARIABLE_NUMBER).
+_SQLITE_MAX_PARAMS = 32766
+
+
+@dataclass(frozen=True, slots=True)
+class TableSpec:
+    name: str
+    columns: tuple[str, ...]
+    pg_types: tuple[str, ...]  # array element types for unnest; "jsonb" columns arrive as text
+
+
+EVENTS = TableSpec(
+    "events",
+    ("session_pk", "ts_us", "name", "data", "client_id"),
+    ("bigint", "bigint", "text", "jsonb", "text"),
+)
+METRICS = TableSpec(
+    "metrics",
+    ("session_pk", "ts_us", "name", "value", "tags", "client_id"),
+    ("bigint", "bigint", "text", "float8", "jsonb", "text"),
+)
+STATE_HISTORY = TableSpec(
+    "state_history",
+    ("session_pk", "ts_us", "patch"),
+    ("bigint", "bigint", "jsonb"),
+)
+
+_RETURNING = " ON CONFLICT DO NOTHING RETURNING session_pk, client_id"
+
+
+async def insert_rows(
+    conn: AsyncConnection, spec: TableSpec, rows: list[tuple[Any, ...]], skip_duplicates: bool
+) -> list[tuple[int, str]]:
+    """Insert ``rows``; with ``skip_duplicates``, return the (session_pk, client_id) stored."""
+    if not rows:
+        return []
+    if conn.dialect.name == "postgresql":
+        return await _insert_postgresql(conn, spec, rows, skip_duplicates)
+    return await _insert_sqlite(conn, spec, rows, skip_duplicates)
+
+
+async def _insert_sqlite(
+    conn: AsyncConnection, spec: TableSpec, rows: list[tuple[Any, ...]], skip_duplicates: bool
+) -> list[tuple[int, str]]:
+    width = len(spec.columns)
+    group = "(" + ",".join("?" * width) + ")"
+    head = f"INSERT INTO {spec.name} ({', '.join(spec.columns)}) VALUES "
+    chunk = _SQLITE_MAX_PARAMS // width
+    stored: list[tuple[int, str]] = []
+    for start in range(0, len(rows), chunk):
+        part = rows[start : start + chunk]
+        sql = head + ",".join([group] * len(part)) + (_RETURNING if skip_duplicates else "")
+        params = tuple(value for row in part for value in row)
+        result = await conn.exec_driver_sql(sql, params)
+        if skip_duplicates:
+            stored.extend((pk, client_id) for pk, client_id in result)
+    return stored
+
+
+async def _insert_postgresql(
+    conn: AsyncConnection, spec: TableSpec, rows: list[tuple[Any, ...]], skip_duplicates: bool
+) -> list[tuple[int, str]]:
+    arrays = ", ".join(
+        f"${i}::{'text' if kind == 'jsonb' else kind}[]"
+        for i, kind in enumerate(spec.pg_types, start=1)
+    )
+    selected = ", ".join(
+        f"t.{column}::jsonb" if kind == "jsonb" else f"t.{column}"
+        for column, kind in zip(spec.columns, spec.pg_types, strict=True)
+    )
+    sql = (
+        f"INSERT INTO {spec.name} ({', '.join(spec.columns)}) "
+        f"SELECT {selected} FROM unnest({arrays}) AS t({', '.join(spec.columns)})"
+        + (_RETURNING if skip_duplicates else "")
+    )
+    columns = tuple(list(column) for column in zip(*rows, strict=True))
+    result = await conn.exec_driver_sql(sql, columns)
+    if not skip_duplicates:
+        return []
+    return [(pk, client_id) for pk, client_id in result]
