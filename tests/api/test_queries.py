@@ -200,3 +200,30 @@ async def test_export_filters_and_limit(client: httpx.AsyncClient, product: str)
 async def test_health_and_readiness(client: httpx.AsyncClient, backend: str) -> None:
     assert (await client.get("/healthz")).json() == {"status": "ok"}
     assert (await client.get("/readyz")).json() == {"status": "ok", "database": backend}
+
+
+async def test_export_streams_in_chunks_without_changing_a_byte(
+    client: httpx.AsyncClient, product: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datacat.store import repository
+
+    shapes = [(0, 0), (5, 0), (0, 4), (7, 7), (1, 1)]
+    ids_in_order = []
+    for n_events, n_metrics in shapes:
+        session_id = await new_session(client, product, {"n": n_events})
+        ids_in_order.append(session_id)
+        items = [
+            {"op": "event", "session_id": session_id, "name": f"e{i}", "data": {"i": i}}
+            for i in range(n_events)
+        ] + [
+            {"op": "metric", "session_id": session_id, "name": "m", "value": i, "tags": ["t"]}
+            for i in range(n_metrics)
+        ]
+        await client.post("/api/batch", json={"items": items})
+    expected = [(await client.get(f"/api/sessions/{i}")).json() for i in ids_in_order]
+    # Tiny pages and chunks make every boundary case occur: a session split across
+    # chunks, chunks holding several sessions, sessions with nothing logged.
+    monkeypatch.setattr(repository, "EXPORT_PAGE", 2)
+    monkeypatch.setattr(repository, "EXPORT_CHUNK", 3)
+    exported = (await client.get(f"/api/grafana/sessions?product={product}")).json()
+    assert exported == expected

@@ -23,12 +23,27 @@ router = APIRouter(prefix="/api/grafana", tags=["grafana"])
 async def _stream(
     repo: Repository, filters: SessionFilter, limit: int | None
 ) -> AsyncIterator[bytes]:
+    """Write the JSON array piece by piece as the repository streams it."""
     yield b"["
-    first = True
-    async for row in repo.export_sessions(filters, limit):
-        chunk = orjson.dumps(render.session_detail(row))
-        yield chunk if first else b"," + chunk
-        first = False
+    in_session = in_metrics = False
+    separator = b""
+    async for kind, payload in repo.export_sessions(filters, limit):
+        if kind == "session":
+            if in_session:
+                yield b"]}" if in_metrics else b'],"metrics":[]}'
+                yield b","
+            head = orjson.dumps(render.session_summary(payload))
+            yield head[:-1] + b',"events":['
+            in_session, in_metrics, separator = True, False, b""
+            continue
+        if kind == "metrics" and not in_metrics:
+            yield b'],"metrics":['
+            in_metrics, separator = True, b""
+        to_json = render.event_out if kind == "events" else render.metric_out
+        yield separator + b",".join(orjson.dumps(to_json(row)) for row in payload)
+        separator = b","
+    if in_session:
+        yield b"]}" if in_metrics else b'],"metrics":[]}'
     yield b"]"
 
 
