@@ -66,8 +66,11 @@ def upgrade() -> None:
         sa.Column("tags", Json, nullable=True),
         sa.Column("client_id", sa.String(64), nullable=True),
     )
-    op.create_index("ix_metrics_name_ts", "metrics", ["name", "ts_us"])
-    op.create_index("ix_metrics_session_name_ts", "metrics", ["session_pk", "name", "ts_us"])
+    # Both carry value (and the first session_pk) so series queries read only the index.
+    op.create_index("ix_metrics_name_ts", "metrics", ["name", "ts_us", "value", "session_pk"])
+    op.create_index(
+        "ix_metrics_session_name_ts", "metrics", ["session_pk", "name", "ts_us", "value"]
+    )
     op.create_index("ux_metrics_client_id", "metrics", ["session_pk", "client_id"], unique=True)
 
     op.create_table(

@@ -78,8 +78,9 @@ metrics = Table(
     Column("value", Float, nullable=False),
     Column("tags", JsonType, nullable=True),
     Column("client_id", String(64), nullable=True),
-    Index("ix_metrics_name_ts", "name", "ts_us"),
-    Index("ix_metrics_session_name_ts", "session_pk", "name", "ts_us"),
+    # Covering indexes: the explorer's aggregations never touch the table itself.
+    Index("ix_metrics_name_ts", "name", "ts_us", "value", "session_pk"),
+    Index("ix_metrics_session_name_ts", "session_pk", "name", "ts_us", "value"),
     Index("ux_metrics_client_id", "session_pk", "client_id", unique=True),
 )
 
