@@ -2,59 +2,22 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from serving import serve
 
 
-@contextmanager
-def serve(db: Path, *extra: str) -> Iterator[str]:
-    port = free_port()
-    env = {**os.environ, "DATACAT_DATABASE_URL": f"sqlite+aiosqlite:///{db}"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "datacat.cli", "serve", "--port", str(port), *extra],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start: {process.stderr.read().decode()}")
-            time.sleep(0.1)
-        yield url
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
-        process.stderr.close()
+def sqlite(path: Path) -> str:
+    return f"sqlite+aiosqlite:///{path}"
 
 
 def test_killed_server_restarted_on_the_same_file_keeps_everything(tmp_path: Path) -> None:
     db = tmp_path / "restart.db"
-    with serve(db) as url:
+    with serve(sqlite(db)) as url:
         session_id = httpx.post(f"{url}/api/sessions").json()["session_id"]
         base = f"{url}/api/sessions/{session_id}"
         httpx.post(f"{base}/state", json={"phase": {"a": 1}})
@@ -64,7 +27,7 @@ def test_killed_server_restarted_on_the_same_file_keeps_everything(tmp_path: Pat
             httpx.post(f"{base}/metrics", json={"name": "m", "value": i})
         before = httpx.get(base).json()
         # SIGKILL, not a polite stop: every acknowledged write must already be on disk.
-    with serve(db) as url:
+    with serve(sqlite(db)) as url:
         after = httpx.get(f"{url}/api/sessions/{session_id}").json()
         assert after == before
         assert len(after["events"]) == 20 and len(after["metrics"]) == 20
@@ -75,7 +38,7 @@ def test_killed_server_restarted_on_the_same_file_keeps_everything(tmp_path: Pat
 
 def test_two_workers_on_one_sqlite_file_lose_and_duplicate_nothing(tmp_path: Path) -> None:
     db = tmp_path / "workers.db"
-    with serve(db, "--workers", "2") as url, httpx.Client(base_url=url) as http:
+    with serve(sqlite(db), "--workers", "2") as url, httpx.Client(base_url=url) as http:
         session_id = http.post("/api/sessions").json()["session_id"]
         for i in range(200):
             item = {"name": "w", "value": i, "id": f"m{i}"}

@@ -195,3 +195,13 @@ async def test_unknown_route_and_method_are_json(client: httpx.AsyncClient) -> N
     assert missing.status_code == 404 and "detail" in missing.json()
     wrong = await client.delete("/api/sessions")
     assert wrong.status_code == 405 and "detail" in wrong.json()
+
+
+async def test_body_that_is_not_utf8_is_422(client: httpx.AsyncClient, session_id: str) -> None:
+    response = await client.post(
+        f"/api/sessions/{session_id}/state",
+        content=b"\x1e\xff\x00\x07{W",
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["type"] == "json_invalid"

@@ -25,8 +25,12 @@ def _reject_constant(name: str) -> Any:
 def loads(body: bytes) -> Any:
     try:
         return orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return json.loads(body, parse_constant=_reject_constant)
+    except orjson.JSONDecodeError as exc:
+        try:
+            text = body.decode()
+        except UnicodeDecodeError:
+            raise exc from None  # not UTF-8, so not JSON: a 422 like any other bad JSON
+        return json.loads(text, parse_constant=_reject_constant)
 
 
 class _FastJsonRequest(Request):

@@ -26,7 +26,7 @@ ClientId = Annotated[
 JsonValue = Annotated[Any, AfterValidator(check_json)]
 JsonObject = Annotated[dict[str, Any], AfterValidator(check_json)]
 FiniteNumber = Annotated[float, Strict(), Field(allow_inf_nan=False)]
-Timeout = Annotated[float, Field(gt=0, le=365 * 86400, allow_inf_nan=False)]
+Timeout = Annotated[float, Strict(), Field(gt=0, le=365 * 86400, allow_inf_nan=False)]
 Tags = Annotated[list[Label] | dict[str, Any] | None, AfterValidator(check_json)]
 Timestamp = Annotated[
     datetime | None,
