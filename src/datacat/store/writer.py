@@ -176,8 +176,9 @@ class Writer:
         rows = await self._load_rows(conn, live)
         logged: dict[TableSpec, list[tuple[Any, ...]]] = {EVENTS: [], METRICS: []}
         history_rows: list[tuple[Any, ...]] = []
-        owners: list[tuple[_Unit, TableSpec, int, str | None]] = []
-        seen: set[tuple[TableSpec, int, str]] = set()
+        # Keys use the table's name: hashing a str is far cheaper than hashing the spec.
+        owners: list[tuple[_Unit, str, int, str | None]] = []
+        seen: set[tuple[str, int, str]] = set()
         touched: set[int] = set()
 
         for unit in live:
@@ -190,12 +191,12 @@ class Writer:
                 if isinstance(op, LogEvent | LogMetric):
                     spec = EVENTS if isinstance(op, LogEvent) else METRICS
                     if op.client_id is not None:
-                        key = (spec, pk, op.client_id)
+                        key = (spec.name, pk, op.client_id)
                         if key in seen:
                             unit.result.duplicates += 1
                             continue
                         seen.add(key)
-                    owners.append((unit, spec, pk, op.client_id))
+                    owners.append((unit, spec.name, pk, op.client_id))
                     ts = op.ts_us if op.ts_us is not None else now
                     if isinstance(op, LogEvent):
                         logged[EVENTS].append((pk, ts, op.name, _json(op.data), op.client_id))
@@ -225,7 +226,7 @@ class Writer:
                     if row.ended_us is None:
                         row.ended_us = now
 
-        inserted: set[tuple[TableSpec, int, str]] = set()
+        inserted: set[tuple[str, int, str]] = set()
         for spec, spec_rows in logged.items():
             # Rows without a client id cannot be duplicates and skip the RETURNING round.
             client_id_at = len(spec.columns) - 1
@@ -233,9 +234,9 @@ class Writer:
             keyed = [r for r in spec_rows if r[client_id_at] is not None]
             await insert_rows(conn, spec, plain, skip_duplicates=False)
             for pk, client_id in await insert_rows(conn, spec, keyed, skip_duplicates=True):
-                inserted.add((spec, pk, client_id))
-        for unit, spec, pk, client_id in owners:
-            if client_id is None or (spec, pk, client_id) in inserted:
+                inserted.add((spec.name, pk, client_id))
+        for unit, table, pk, client_id in owners:
+            if client_id is None or (table, pk, client_id) in inserted:
                 unit.result.accepted += 1
             else:
                 unit.result.duplicates += 1
