@@ -27,7 +27,7 @@ async def _stream(
     yield b"["
     in_session = in_metrics = False
     separator = b""
-    async for kind, payload in repo.export_sessions(filters, limit):
+    async for kind, payload in repo.export_sessions(filters, limit, encoded_json=True):
         if kind == "session":
             if in_session:
                 yield b"]}" if in_metrics else b'],"metrics":[]}'

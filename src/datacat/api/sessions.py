@@ -101,7 +101,8 @@ async def list_sessions(
 @router.get("/{session_id}", response_model=SessionDetail, responses=NOT_FOUND)
 async def get_session(session_id: str, repo: Repo) -> Any:
     """The seed's session object — state, every event and metric — plus status and labels."""
-    return json_response(render.session_detail(await repo.get_session_full(session_id)))
+    session = await repo.get_session_full(session_id, encoded_json=True)
+    return json_response(render.session_detail(session))
 
 
 @router.post("/{session_id}/state", response_model=StatusOK, responses={**NOT_FOUND, **INVALID})

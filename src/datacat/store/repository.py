@@ -174,16 +174,23 @@ class Repository:
         async with self.engine.connect() as conn:
             return await self._session_row(conn, session_id)
 
-    async def get_session_full(self, session_id: str) -> dict[str, Any]:
+    async def get_session_full(
+        self, session_id: str, *, encoded_json: bool = False
+    ) -> dict[str, Any]:
         """The seed's session object: the row plus every event and metric, in order."""
         async with self.engine.connect() as conn:
             row = await self._session_row(conn, session_id)
-            row["events"] = await self._event_rows(conn, row["pk"])
-            row["metrics"] = await self._metric_rows(conn, row["pk"])
+            decode = _fragment if encoded_json else _decode
+            row["events"] = [
+                _event_dict(r, decode) for r in await conn.execute(_event_query([row["pk"]]))
+            ]
+            row["metrics"] = [
+                _metric_dict(r, decode) for r in await conn.execute(_metric_query([row["pk"]]))
+            ]
             return row
 
     async def export_sessions(
-        self, filters: SessionFilter, limit: int | None
+        self, filters: SessionFilter, limit: int | None, *, encoded_json: bool = False
     ) -> AsyncIterator[tuple[str, Any]]:
         """Every matching session with its events and metrics, oldest first, as a stream.
 
@@ -207,8 +214,11 @@ class Repository:
             if not page:
                 return
             pks = [row["pk"] for row in page]
-            event_stream = _ChunkedRows(self.engine, events, _event_query, _event_dict, pks)
-            metric_stream = _ChunkedRows(self.engine, metrics, _metric_query, _metric_dict, pks)
+            decode = _fragment if encoded_json else _decode
+            event_stream = _ChunkedRows(self.engine, events, _event_query, _event_dict, decode, pks)
+            metric_stream = _ChunkedRows(
+                self.engine, metrics, _metric_query, _metric_dict, decode, pks
+            )
             for row in page:
                 yield "session", row
                 async for chunk in event_stream.rows_of(row["pk"]):
@@ -371,12 +381,6 @@ class Repository:
             raise SessionNotFound(session_id)
         return dict(row)
 
-    async def _event_rows(self, conn: AsyncConnection, pk: int) -> list[dict[str, Any]]:
-        return [_event_dict(r) for r in await conn.execute(_event_query([pk]))]
-
-    async def _metric_rows(self, conn: AsyncConnection, pk: int) -> list[dict[str, Any]]:
-        return [_metric_dict(r) for r in await conn.execute(_metric_query([pk]))]
-
     async def _list_logged(
         self,
         table: Any,
@@ -438,12 +442,15 @@ def _metric_query(pks: list[int]) -> Select[Any]:
     )
 
 
-def _event_dict(row: Any) -> dict[str, Any]:
-    return {"ts_us": row[2], "name": row[3], "data": _decode(row[4])}
+Decode = Callable[[str | None], Any]
 
 
-def _metric_dict(row: Any) -> dict[str, Any]:
-    return {"ts_us": row[2], "name": row[3], "value": row[4], "tags": _decode(row[5])}
+def _event_dict(row: Any, decode: Decode) -> dict[str, Any]:
+    return {"ts_us": row[2], "name": row[3], "data": decode(row[4])}
+
+
+def _metric_dict(row: Any, decode: Decode) -> dict[str, Any]:
+    return {"ts_us": row[2], "name": row[3], "value": row[4], "tags": decode(row[5])}
 
 
 class _ChunkedRows:
@@ -458,13 +465,15 @@ class _ChunkedRows:
         engine: AsyncEngine,
         table: Table,
         query: Callable[[list[int]], Select[Any]],
-        to_dict: Callable[[Any], dict[str, Any]],
+        to_dict: Callable[[Any, Decode], dict[str, Any]],
+        decode: Decode,
         pks: list[int],
     ) -> None:
         self._engine = engine
         self._table = table
         self._query = query(pks)
         self._dict = to_dict
+        self._decode = decode
         self._buffer: list[Any] = []
         self._at = 0
         self._last: tuple[int, int] | None = None
@@ -491,7 +500,7 @@ class _ChunkedRows:
                 continue
             chunk = []
             while self._at < len(self._buffer) and self._buffer[self._at][0] == pk:
-                chunk.append(self._dict(self._buffer[self._at]))
+                chunk.append(self._dict(self._buffer[self._at], self._decode))
                 self._at += 1
             if chunk:
                 yield chunk
@@ -505,8 +514,13 @@ def _raw_json(column: Any) -> Any:
     return cast(column, Text)
 
 
-def _decode(text: str | bytes | None) -> Any:
+def _decode(text: str | None) -> Any:
     return None if text is None else orjson.loads(text)
+
+
+def _fragment(text: str | None) -> Any:
+    """Stored JSON text, to be written into a response as it is: no decode, no re-encode."""
+    return None if text is None else orjson.Fragment(text)
 
 
 def _plausible_id(session_id: str) -> bool:
