@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 
 from datacat.api.deps import Repo, get_settings
+from datacat.api.responses import json_response
 from datacat.api.routing import FastJsonRoute
 from datacat.api.schemas import (
     BatchEnd,
@@ -18,7 +19,6 @@ from datacat.api.schemas import (
     BatchState,
     ErrorBody,
 )
-from datacat.api.sessions import json_response
 from datacat.store.ops import EndSession, Heartbeat, LogEvent, LogMetric, Op, UpdateState
 from datacat.timefmt import maybe_us
 

@@ -8,8 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from datacat.api.deps import QueryText, Repo, parse_state_filter
+from datacat.api.responses import json_response
 from datacat.api.schemas import ErrorBody, MetricNames, SeriesOut
-from datacat.api.sessions import json_response
 from datacat.store.metricquery import Aggregation, SeriesQuery
 from datacat.store.statefilter import StateMode
 from datacat.timefmt import maybe_us, to_rfc3339

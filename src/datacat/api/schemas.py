@@ -34,11 +34,13 @@ Timestamp = Annotated[
 ]
 
 
-class Strict_(BaseModel):
+class RequestModel(BaseModel):
+    """Request bodies: unknown fields are ignored, as the seed's Go decoder did."""
+
     model_config = ConfigDict(extra="ignore")
 
 
-class SessionCreate(Strict_):
+class SessionCreate(RequestModel):
     product: Label | None = None
     version: Label | None = None
     host: Label | None = None
@@ -49,14 +51,14 @@ class SessionCreate(Strict_):
     )
 
 
-class EventIn(Strict_):
+class EventIn(RequestModel):
     name: Name
     data: JsonValue = None
     timestamp: Timestamp = None
     id: ClientId | None = None
 
 
-class MetricIn(Strict_):
+class MetricIn(RequestModel):
     name: Name
     value: FiniteNumber
     tags: Tags = None
@@ -64,11 +66,11 @@ class MetricIn(Strict_):
     id: ClientId | None = None
 
 
-class EndIn(Strict_):
+class EndIn(RequestModel):
     status: Literal["ended", "crashed"] = "ended"
 
 
-class HeartbeatIn(Strict_):
+class HeartbeatIn(RequestModel):
     timeout: Timeout | None = None
 
 
@@ -190,7 +192,7 @@ class Ready(BaseModel):
 SessionRef = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_no_nul)]
 
 
-class BatchState(Strict_):
+class BatchState(RequestModel):
     op: Literal["state"]
     session_id: SessionRef
     state: JsonObject
@@ -223,7 +225,7 @@ BatchItem = Annotated[
 ]
 
 
-class BatchIn(Strict_):
+class BatchIn(RequestModel):
     items: list[BatchItem] = Field(
         description="Applied in order, in one transaction; all or nothing.",
     )

@@ -5,12 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Body, Query
-from fastapi.responses import Response
 
 from datacat.api import render
 from datacat.api.deps import Filters, QueryText, Repo
+from datacat.api.responses import json_response, ok
 from datacat.api.routing import FastJsonRoute
 from datacat.api.schemas import (
     EndIn,
@@ -51,14 +50,6 @@ INVALID: dict[int | str, dict[str, Any]] = {
 }
 
 router = APIRouter(prefix="/api/sessions", tags=["sessions"], route_class=FastJsonRoute)
-
-
-def json_response(body: Any) -> Response:
-    return Response(content=orjson.dumps(body), media_type="application/json")
-
-
-def _ok() -> Response:
-    return Response(content=b'{"status":"ok"}', media_type="application/json")
 
 
 @router.post("", response_model=SessionCreated, responses=INVALID)
@@ -113,13 +104,13 @@ async def update_state(
 ) -> Any:
     """Deep-merge the body into the session's state (objects merge, anything else replaces)."""
     await repo.write(UpdateState(session_id, state))
-    return _ok()
+    return ok()
 
 
 @router.post("/{session_id}/events", response_model=StatusOK, responses={**NOT_FOUND, **INVALID})
 async def log_event(session_id: str, body: EventIn, repo: Repo) -> Any:
     await repo.write(LogEvent(session_id, body.name, body.data, maybe_us(body.timestamp), body.id))
-    return _ok()
+    return ok()
 
 
 @router.post("/{session_id}/metrics", response_model=StatusOK, responses={**NOT_FOUND, **INVALID})
@@ -127,7 +118,7 @@ async def log_metric(session_id: str, body: MetricIn, repo: Repo) -> Any:
     await repo.write(
         LogMetric(session_id, body.name, body.value, body.tags, maybe_us(body.timestamp), body.id)
     )
-    return _ok()
+    return ok()
 
 
 @router.post("/{session_id}/end", response_model=StatusOK, responses={**NOT_FOUND, **INVALID})
@@ -137,7 +128,7 @@ async def end_session(
     """End the session; `{"status": "crashed"}` records that it ended by crashing."""
     crashed = body is not None and body.status == "crashed"
     await repo.write(EndSession(session_id, crashed=crashed))
-    return _ok()
+    return ok()
 
 
 @router.post("/{session_id}/heartbeat", response_model=StatusOK, responses={**NOT_FOUND, **INVALID})
@@ -146,7 +137,7 @@ async def heartbeat(
 ) -> Any:
     """A keep-alive: the process is alive. `timeout` (s) arms abandonment detection."""
     await repo.write(Heartbeat(session_id, None if body is None else body.timeout))
-    return _ok()
+    return ok()
 
 
 def _range(since: datetime | None, until: datetime | None) -> tuple[int | None, int | None]:
