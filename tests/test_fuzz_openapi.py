@@ -35,6 +35,7 @@ def test_no_generated_request_yields_a_server_error(
             capture_output=True,
             text=True,
             timeout=600,
+            cwd=tmp_path,
         )
     assert result.returncode == 0, result.stdout[-4000:]
     assert "Server error" not in result.stdout
