@@ -42,6 +42,9 @@ from datacat.timefmt import now_us
 log = logging.getLogger(__name__)
 
 MAX_GROUP_OPS = 20_000
+# Session id → pk entries kept in memory; past this the cache starts over (a miss costs
+# one indexed SELECT per group), so memory stays bounded however many sessions exist.
+PK_CACHE_LIMIT = 100_000
 _RETRIES = 3
 
 
@@ -169,6 +172,8 @@ class Writer:
                 await asyncio.sleep(0.05 * (attempt + 1))
 
     async def _write(self, conn: AsyncConnection, group: list[_Unit], created: list[str]) -> None:
+        if len(self._pks) > PK_CACHE_LIMIT:
+            self._pks.clear()
         now = now_us()
         await self._create_sessions(conn, group, now, created)
         pks = self._pks
