@@ -1,0 +1,42 @@
+"""The group-commit writer's own rules."""
+
+from __future__ import annotations
+
+import asyncio
+
+from datacat.store.ops import CreateSession, LogEvent, UpdateState
+from datacat.store.repository import Repository, SessionNotFound
+
+
+async def test_session_cache_starts_over_past_its_limit(
+    fresh_repo: Repository, monkeypatch
+) -> None:
+    from datacat.store import writer
+
+    monkeypatch.setattr(writer, "PK_CACHE_LIMIT", 3)
+    ids = [fresh_repo.new_session_id() for _ in range(6)]
+    for session_id in ids:
+        await fresh_repo.create_session(CreateSession(session_id))
+    # Every session is still found (from the database) once the cache has been emptied.
+    for session_id in ids:
+        await fresh_repo.write(LogEvent(session_id, "after-reset"))
+    assert len(fresh_repo._writer._pks) <= 6
+    for session_id in ids:
+        assert len((await fresh_repo.get_session_full(session_id))["events"]) == 1
+
+
+async def test_an_unknown_session_in_a_group_fails_only_its_own_write(
+    fresh_repo: Repository,
+) -> None:
+    known = fresh_repo.new_session_id()
+    await fresh_repo.create_session(CreateSession(known))
+    results = await asyncio.gather(
+        *(fresh_repo.write(LogEvent(known, f"e{i}")) for i in range(20)),
+        fresh_repo.write(LogEvent("no-such-session", "lost")),
+        *(fresh_repo.write(UpdateState(known, {f"k{i}": i})) for i in range(20)),
+        return_exceptions=True,
+    )
+    failures = [r for r in results if isinstance(r, Exception)]
+    assert len(failures) == 1 and isinstance(failures[0], SessionNotFound)
+    session = await fresh_repo.get_session_full(known)
+    assert len(session["events"]) == 20 and len(session["state"]) == 20
