@@ -1,0 +1,218 @@
+"""Everything about a request that is not I/O, written once for both faces (httpx's BaseClient).
+
+Each API call is built as a :class:`Call` — method, path, JSON body, how to read the answer —
+after its arguments are validated; ``DatacatClient`` sends it blocking and
+``AsyncDatacatClient`` awaits it, and both hand the response back to :meth:`parse`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from datacat_client import _validate
+from datacat_client._exceptions import (
+    ConnectError,
+    DatacatError,
+    InvalidData,
+    Timeout,
+    TransportError,
+    api_error,
+)
+from datacat_client._json import dumps, loads, rfc3339
+from datacat_client._payloads import ExcInfo, exception_data
+from datacat_client._types import JSONObject, Tags
+
+DEFAULT_URL = "http://localhost:8080"
+Timestamp = datetime | float | str | None
+
+
+def _identity(body: Any) -> Any:
+    return body
+
+
+def _session_id(body: Any) -> str:
+    return str(body["session_id"])
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    path: str
+    body: bytes | None = None
+    parse: Callable[[Any], Any] = _identity
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one send of a batch came to, for the delivery loop (which never raises)."""
+
+    status: int | None
+    body: Any = None
+    retry_after: float | None = None
+    error: DatacatError | None = None
+
+
+@contextlib.contextmanager
+def mapped_errors() -> Iterator[None]:
+    """httpx's exceptions become datacat's, so callers catch one hierarchy."""
+    try:
+        yield
+    except httpx.TimeoutException as exc:
+        raise Timeout(f"timed out: {exc}") from exc
+    except httpx.ConnectError as exc:
+        raise ConnectError(f"cannot connect: {exc}") from exc
+    except httpx.TransportError as exc:
+        raise TransportError(f"{type(exc).__name__}: {exc}") from exc
+    except httpx.InvalidURL as exc:
+        raise InvalidData(f"invalid URL: {exc}") from exc
+
+
+def _timestamp(value: Timestamp) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return rfc3339(value.timestamp())
+    return rfc3339(float(value))
+
+
+def _path_id(session_id: str) -> str:
+    if not isinstance(session_id, str) or not session_id:
+        raise InvalidData(f"a session id must be a non-empty string, not {session_id!r}")
+    return quote(session_id, safe="")
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    try:
+        return max(0.0, float(response.headers["retry-after"]))
+    except (KeyError, ValueError):
+        return None
+
+
+class BaseClient:
+    """Configuration, request building and response parsing shared by both faces."""
+
+    def __init__(self, base_url: str = DEFAULT_URL, *, timeout: float = 10.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+
+    # -- building -------------------------------------------------------------------
+    def _build_register(
+        self,
+        product: str | None,
+        version: str | None,
+        host: str | None,
+        metadata: JSONObject | None,
+        heartbeat_timeout: float | None,
+    ) -> Call:
+        fields = {"product": product, "version": version, "host": host}
+        body: dict[str, Any] = {k: v for k, v in fields.items() if v is not None}
+        if metadata is not None:
+            _validate.json_object_bytes(metadata, what="metadata")
+            body["metadata"] = metadata
+        if heartbeat_timeout is not None:
+            body["heartbeat_timeout"] = float(heartbeat_timeout)
+        # The seed posted no body; send one only when there is something to say.
+        return Call("POST", "/api/sessions", dumps(body) if body else None, _session_id)
+
+    def _build_get_session(self, session_id: str) -> Call:
+        return Call("GET", f"/api/sessions/{_path_id(session_id)}")
+
+    def _build_update_state(self, session_id: str, state: JSONObject) -> Call:
+        body = _validate.json_object_bytes(state)
+        return Call("POST", f"/api/sessions/{_path_id(session_id)}/state", body)
+
+    def _build_log_event(
+        self,
+        session_id: str,
+        name: str,
+        data: Any = None,
+        timestamp: Timestamp = None,
+        client_id: str | None = None,
+    ) -> Call:
+        body: dict[str, Any] = {"name": _validate.name(name)}
+        extras = {"timestamp": _timestamp(timestamp), "id": client_id}
+        body.update((k, v) for k, v in extras.items() if v is not None)
+        data_bytes = _validate.json_bytes({} if data is None else data)
+        content = dumps(body)[:-1] + b',"data":' + data_bytes + b"}"
+        return Call("POST", f"/api/sessions/{_path_id(session_id)}/events", content)
+
+    def _build_log_metric(
+        self,
+        session_id: str,
+        name: str,
+        value: float,
+        tags: Tags = None,
+        timestamp: Timestamp = None,
+        client_id: str | None = None,
+    ) -> Call:
+        body: dict[str, Any] = {
+            "name": _validate.name(name),
+            "value": _validate.number(value),
+            "tags": _validate.tags(tags),
+        }
+        extras = {"timestamp": _timestamp(timestamp), "id": client_id}
+        body.update((k, v) for k, v in extras.items() if v is not None)
+        return Call("POST", f"/api/sessions/{_path_id(session_id)}/metrics", dumps(body))
+
+    def _build_log_exception(
+        self,
+        session_id: str,
+        exc_info: ExcInfo | BaseException | None,
+        extra_data: JSONObject | None,
+        fatal: bool,
+    ) -> Call:
+        data = exception_data(exc_info, extra_data, fatal=fatal)
+        return self._build_log_event(session_id, "exception", data)
+
+    def _build_end(self, session_id: str, status: str) -> Call:
+        if status not in ("ended", "crashed"):
+            raise InvalidData(f"an end status is 'ended' or 'crashed', not {status!r}")
+        body = dumps({"status": status}) if status != "ended" else None
+        return Call("POST", f"/api/sessions/{_path_id(session_id)}/end", body)
+
+    def _build_heartbeat(self, session_id: str, timeout: float | None) -> Call:
+        body = None if timeout is None else dumps({"timeout": float(timeout)})
+        return Call("POST", f"/api/sessions/{_path_id(session_id)}/heartbeat", body)
+
+    def _build_all_sessions(self) -> Call:
+        return Call("GET", "/api/grafana/sessions")
+
+    def _build_batch(self, items: list[JSONObject]) -> Call:
+        return Call("POST", "/api/batch", dumps({"items": items}))
+
+    # -- parsing --------------------------------------------------------------------
+    @staticmethod
+    def _parse(call: Call, response: httpx.Response) -> Any:
+        """The answer's JSON, or the matching APIError for an error status."""
+        if response.status_code >= 400:
+            raise api_error(response.status_code, _detail(response))
+        return call.parse(loads(response.content))
+
+    @staticmethod
+    def _outcome(response: httpx.Response) -> Outcome:
+        if response.status_code >= 400:
+            return Outcome(response.status_code, _detail(response), _retry_after(response))
+        return Outcome(response.status_code, loads(response.content))
+
+    def _http_options(self) -> dict[str, Any]:
+        return {
+            "base_url": self.base_url,
+            "timeout": self.timeout,
+            "headers": {"content-type": "application/json", "user-agent": "datacat-client"},
+        }
+
+
+def _detail(response: httpx.Response) -> Any:
+    try:
+        return loads(response.content)["detail"]
+    except Exception:  # not our JSON (a proxy's error page): keep a short excerpt
+        return response.text[:200]

@@ -1,0 +1,84 @@
+"""What the server would refuse, checked before sending so one bad call cannot sink a batch.
+
+Each check raises :class:`InvalidData`; the session decides whether that reaches the
+caller (``strict=True``, or a ``DatacatClient`` call) or goes to ``Session.errors``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from datacat_client._exceptions import InvalidData
+from datacat_client._json import dumps
+
+MAX_NAME = 256
+_ESCAPED_NUL = b"\\u0000"
+
+
+def name(value: Any) -> str:
+    if not isinstance(value, str):
+        raise InvalidData(f"a name must be a string, not {type(value).__name__}")
+    if not 0 < len(value) <= MAX_NAME:
+        raise InvalidData(f"a name must be 1..{MAX_NAME} characters, got {len(value)}")
+    if "\x00" in value:
+        raise InvalidData("a name must not contain a NUL character")
+    return value
+
+
+def number(value: Any) -> float:
+    """The seed client sent ``float(value)``; so do we, and refuse NaN and infinities."""
+    try:
+        result = float(value)
+    except (TypeError, ValueError) as exc:
+        raise InvalidData(f"a metric value must be a number, not {value!r}") from exc
+    if not math.isfinite(result):
+        raise InvalidData(f"a metric value must be finite, not {result}")
+    return result
+
+
+def tags(value: Any) -> Any:
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        if not all(isinstance(t, str) and "\x00" not in t for t in value):
+            raise InvalidData("tags must be strings without NUL characters")
+        return list(value)
+    if isinstance(value, dict):
+        return value
+    raise InvalidData(f"tags must be a list of strings or an object, not {type(value).__name__}")
+
+
+def json_bytes(value: Any, *, what: str = "data") -> bytes:
+    """``value`` as JSON, refusing what the server refuses (NUL characters, NaN/inf).
+
+    Serialising at call time also snapshots the value, so the application may mutate its
+    dict right after the call without changing what is sent.
+    """
+    encoded = dumps(value)
+    if _ESCAPED_NUL in encoded or b"null" in encoded:
+        _walk(value, what)
+    return encoded
+
+
+def json_object_bytes(value: Any, *, what: str = "state") -> bytes:
+    if not isinstance(value, dict):
+        raise InvalidData(f"{what} must be a JSON object (dict), not {type(value).__name__}")
+    return json_bytes(value, what=what)
+
+
+def _walk(value: Any, what: str) -> None:
+    # orjson writes NaN and infinities as null; only then, or on an escaped NUL, look closer.
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise InvalidData(f"{what} contains a NUL character")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str) and "\x00" in key:
+                raise InvalidData(f"{what} has a key containing a NUL character")
+            _walk(item, what)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _walk(item, what)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise InvalidData(f"{what} contains a non-finite number")
