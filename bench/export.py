@@ -67,7 +67,7 @@ def run(cfg: Config) -> Result:
                 if len(exported) != n_sessions or len(exported[0]["events"]) != per_session:
                     raise RuntimeError("export returned the wrong number of sessions/events")
                 del body, exported
-        peak = server.peak_rss_mb()
+        peak, parts = server.peak_rss_mb(), server.rss_parts_mb()
     p50 = statistics.median(times) * 1000
     return Result(
         measure="e_export_1000x100",
@@ -84,5 +84,6 @@ def run(cfg: Config) -> Result:
             "response_bytes": size,
             "peak_rss_mb": round(peak, 1),
             "idle_rss_mb": round(rss_idle, 1),
+            **{"after_" + key: value for key, value in parts.items()},
         },
     )

@@ -36,7 +36,7 @@ def run(cfg: Config) -> Result:
         del bodies
         if accepted != total:
             raise RuntimeError(f"expected {total} events accepted, got {accepted}")
-        rss, peak = server.rss_mb(), server.peak_rss_mb()
+        rss, peak, parts = server.rss_mb(), server.peak_rss_mb(), server.rss_parts_mb()
         sizes = server.db_bytes()
     on_disk = sizes["db"] + sizes["db_wal"]
     with sqlite3.connect(db) as conn:
@@ -47,7 +47,8 @@ def run(cfg: Config) -> Result:
         measure="g_footprint_1m_events",
         target=TARGET,
         measured=(
-            f"RSS {rss:.0f} MB (peak {peak:.0f}), {per_event:.0f} B/event "
+            f"RSS {rss:.0f} MB (heap {parts['rss_anon_mb']:.0f}, mmap'd file "
+            f"{parts['rss_file_mb']:.0f}), {per_event:.0f} B/event "
             f"(db+wal; {checkpointed / total:.0f} after checkpoint)"
         ),
         met=rss < 150 and per_event < 250,
@@ -56,6 +57,7 @@ def run(cfg: Config) -> Result:
             "sessions": len(ids),
             "rss_mb": round(rss, 1),
             "peak_rss_mb": round(peak, 1),
+            **parts,
             "db_bytes": sizes["db"],
             "wal_bytes": sizes["db_wal"],
             "bytes_per_event": round(per_event, 1),

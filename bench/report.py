@@ -11,6 +11,7 @@ import json
 import os
 import platform
 import sqlite3
+import subprocess
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -26,6 +27,21 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown"
+
+
+def revision() -> str:
+    """The commit measured, marked ``+dirty`` when the working tree differs from it."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "src"], cwd=root, capture_output=True, text=True
+        ).stdout.strip()
+    except OSError:
+        return "unknown"
+    return (head or "unknown") + ("+dirty" if dirty else "")
 
 
 def machine() -> dict[str, Any]:
@@ -71,7 +87,7 @@ def markdown(results: list[Result], quick: bool, workers: int) -> str:
         "",
         f"Machine: {info['cores']} cores, {info['cpu']}; Python {sys.version.split()[0]}, "
         f"SQLite {sqlite3.sqlite_version}; datacat on SQLite (defaults), "
-        f"{workers} worker{'s' if workers != 1 else ''}.",
+        f"{workers} worker{'s' if workers != 1 else ''}; datacat at {revision()}.",
         "Load from `wrk` (C) on the same machine: wrk and the server share the cores, so "
         "`wrk_cpu_pct` in each JSON line is CPU the server could not use.",
         "",

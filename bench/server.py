@@ -90,6 +90,19 @@ class Server:
         """Resident memory now, summed over the process tree."""
         return sum(_status_kb(p, "VmRSS") for p in process_tree(self.pid)) / 1024
 
+    def rss_parts_mb(self) -> dict[str, float]:
+        """RSS split into anonymous (heap), file-backed (SQLite's mmap) and shared pages.
+
+        SQLite's ``mmap_size`` maps the database file, and every page read through the map
+        counts as the server's RSS (``RssFile``) although the kernel can drop it at will;
+        only ``RssAnon`` is memory the server really holds.
+        """
+        parts = {}
+        for field in ("RssAnon", "RssFile", "RssShmem"):
+            total = sum(_status_kb(p, field) for p in process_tree(self.pid))
+            parts[field.replace("Rss", "rss_").lower() + "_mb"] = round(total / 1024, 1)
+        return parts
+
     def peak_rss_mb(self) -> float:
         """Peak resident memory since start (``VmHWM``), summed over the process tree."""
         return sum(_status_kb(p, "VmHWM") for p in process_tree(self.pid)) / 1024
