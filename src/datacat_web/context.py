@@ -1,0 +1,164 @@
+"""Stored rows → what templates show. Pure functions, so templates never compute."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import urlencode
+
+from datacat.store import status as rules
+from datacat.store.repository import SessionFilter
+from datacat.store.statefilter import InvalidPath, StateFilter, StateMode
+from datacat.timefmt import to_rfc3339, to_us
+
+FILTER_FIELDS = (
+    "status",
+    "product",
+    "created_after",
+    "created_before",
+    "state_path",
+    "state_value",
+    "state_mode",
+    "sort",
+)
+SORTABLE = {"created_at": "Created (UTC)", "last_seen_at": "Last seen"}
+
+
+def display_time(us: int | None) -> str:
+    """``2026-11-28 07:04:28`` (UTC): readable, and sortable as text."""
+    if us is None:
+        return ""
+    return to_rfc3339(us)[:19].replace("T", " ")
+
+
+def duration(start_us: int, end_us: int | None, now_us: int) -> str:
+    seconds = max(0, ((end_us if end_us is not None else now_us) - start_us) // 1_000_000)
+    days, rest = divmod(seconds, 86_400)
+    hours, rest = divmod(rest, 3_600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes}m"
+    if minutes:
+        return f"{minutes}m {secs}s"
+    return f"{secs}s"
+
+
+def session_row(row: dict[str, Any], now_us: int) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "short_id": row["id"][:8],
+        "product": row["product"] or "",
+        "version": row["version"] or "",
+        "host": row["host"] or "",
+        "status": row["status"],
+        "active": bool(row["active"]),
+        "created": display_time(row["created_us"]),
+        "ended": display_time(row["ended_us"]),
+        "last_seen": display_time(row["last_seen_us"]),
+        "duration": duration(row["created_us"], row["ended_us"], now_us),
+    }
+
+
+def event_row(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "time": display_time(row["ts_us"]),
+        "name": row["name"],
+        "data": row["data"],
+        "exception": exception_view(row["name"], row["data"]),
+    }
+
+
+def exception_view(name: str, data: Any) -> dict[str, str] | None:
+    """An ``exception`` event's type, message and traceback as text, ready to show."""
+    if name != "exception" or not isinstance(data, dict):
+        return None
+    trace = data.get("traceback")
+    if isinstance(trace, list):
+        trace = "".join(line if str(line).endswith("\n") else f"{line}\n" for line in trace)
+    return {
+        "type": str(data.get("type", "exception")),
+        "message": str(data.get("message", "")),
+        "traceback": str(trace or ""),
+    }
+
+
+def rate(part: int, whole: int) -> str:
+    return "—" if whole == 0 else f"{100 * (whole - part) / whole:.1f}%"
+
+
+def dashboard_cards(counts: dict[str, int], events: int, metrics: int) -> dict[str, Any]:
+    total = sum(counts.values())
+    return {
+        "total": total,
+        "counts": [(name, counts.get(name, 0)) for name in rules.STATUSES],
+        "crash_free": rate(counts.get(rules.CRASHED, 0), total),
+        "hang_free": rate(counts.get(rules.HUNG, 0), total),
+        "events_last_hour": events,
+        "metrics_last_hour": metrics,
+    }
+
+
+@dataclass
+class BrowserQuery:
+    """The session browser's filters as typed in the form, and what they mean."""
+
+    values: dict[str, str]
+    filters: SessionFilter = field(default_factory=SessionFilter)
+    sort: str = "created_at"
+    descending: bool = True
+    error: str | None = None
+
+    def query_string(self, **overrides: str | None) -> str:
+        merged = {**self.values, **overrides}
+        return urlencode({k: v for k, v in merged.items() if v})
+
+
+def parse_browser_query(params: dict[str, str]) -> BrowserQuery:
+    values = {name: params.get(name, "").strip() for name in FILTER_FIELDS}
+    query = BrowserQuery(values)
+    sort = values["sort"] or "-created_at"
+    if sort.lstrip("-") in SORTABLE:
+        query.sort, query.descending = sort.lstrip("-"), sort.startswith("-")
+    try:
+        query.filters = SessionFilter(
+            status=values["status"] if values["status"] in rules.STATUSES else None,
+            product=values["product"] or None,
+            created_after_us=parse_time(values["created_after"]),
+            created_before_us=parse_time(values["created_before"]),
+            state=_state_filter(values["state_path"], values["state_value"], values["state_mode"]),
+        )
+    except ValueError as exc:
+        query.error = str(exc)
+    return query
+
+
+def parse_time(text: str) -> int | None:
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ValueError(f"{text!r} is not a date and time") from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return to_us(moment)
+
+
+def _state_filter(path: str, value: str, mode: str) -> StateFilter | None:
+    if not path:
+        return None
+    try:
+        state_mode = StateMode(mode or "current")
+    except ValueError as exc:
+        raise ValueError(f"unknown filter mode {mode!r}") from exc
+    try:
+        return StateFilter.build(path, value, state_mode)
+    except InvalidPath as exc:
+        raise ValueError(str(exc)) from exc
+
+
+def has_nul(params: dict[str, str]) -> bool:
+    return any("\x00" in value for value in params.values())
