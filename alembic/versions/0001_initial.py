@@ -54,7 +54,14 @@ def upgrade() -> None:
     )
     op.create_index("ix_events_session", "events", ["session_pk", "id"])
     op.create_index("ix_events_ts", "events", ["ts_us"])
-    op.create_index("ux_events_client_id", "events", ["session_pk", "client_id"], unique=True)
+    op.create_index(
+        "ux_events_client_id",
+        "events",
+        ["session_pk", "client_id"],
+        unique=True,
+        sqlite_where=sa.text("client_id IS NOT NULL"),
+        postgresql_where=sa.text("client_id IS NOT NULL"),
+    )
 
     op.create_table(
         "metrics",
@@ -71,7 +78,14 @@ def upgrade() -> None:
     op.create_index(
         "ix_metrics_session_name_ts", "metrics", ["session_pk", "name", "ts_us", "value"]
     )
-    op.create_index("ux_metrics_client_id", "metrics", ["session_pk", "client_id"], unique=True)
+    op.create_index(
+        "ux_metrics_client_id",
+        "metrics",
+        ["session_pk", "client_id"],
+        unique=True,
+        sqlite_where=sa.text("client_id IS NOT NULL"),
+        postgresql_where=sa.text("client_id IS NOT NULL"),
+    )
 
     op.create_table(
         "state_history",

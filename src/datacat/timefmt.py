@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import functools
 import time
-from datetime import datetime, timezone
+from datetime import datetime
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH_NAIVE = datetime(1970, 1, 1)
 
 
 def now_us() -> int:
@@ -15,9 +15,13 @@ def now_us() -> int:
 
 def to_us(moment: datetime) -> int:
     """Microseconds since the epoch; a naive datetime is taken to be UTC."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    delta = moment - _EPOCH
+    # Subtracting naive datetimes avoids tz-aware arithmetic, which was a measurable
+    # share of batch ingest when every item carries a timestamp.
+    offset = moment.utcoffset()
+    naive = moment.replace(tzinfo=None)
+    if offset:
+        naive -= offset
+    delta = naive - _EPOCH_NAIVE
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 

@@ -107,3 +107,16 @@ async def test_batch_limits(client: httpx.AsyncClient, session_id: str) -> None:
     empty = await client.post("/api/batch", json={"items": []})
     assert empty.json() == {"status": "ok", "accepted": 0, "duplicates": 0}
     assert (await client.get(f"/api/sessions/{session_id}")).json()["events"] == []
+
+
+async def test_batch_mixing_new_and_repeated_ids_counts_each(
+    client: httpx.AsyncClient, session_id: str
+) -> None:
+    def item(i: int) -> dict:
+        return {"op": "event", "session_id": session_id, "name": f"e{i}", "id": f"mix{i}"}
+
+    await client.post("/api/batch", json={"items": [item(i) for i in range(0, 10, 2)]})
+    response = await client.post("/api/batch", json={"items": [item(i) for i in range(10)]})
+    assert response.json() == {"status": "ok", "accepted": 5, "duplicates": 5}
+    names = [e["name"] for e in (await client.get(f"/api/sessions/{session_id}")).json()["events"]]
+    assert sorted(names) == sorted(f"e{i}" for i in range(10))

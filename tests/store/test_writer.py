@@ -40,3 +40,15 @@ async def test_an_unknown_session_in_a_group_fails_only_its_own_write(
     assert len(failures) == 1 and isinstance(failures[0], SessionNotFound)
     session = await fresh_repo.get_session_full(known)
     assert len(session["events"]) == 20 and len(session["state"]) == 20
+
+
+def test_timestamps_in_any_offset_land_on_the_same_microsecond() -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from datacat.timefmt import to_rfc3339, to_us
+
+    utc = datetime(2026, 1, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
+    plus_one = datetime(2026, 1, 1, 13, 0, 0, 123456, tzinfo=timezone(timedelta(hours=1)))
+    naive = datetime(2026, 1, 1, 12, 0, 0, 123456)
+    assert to_us(utc) == to_us(plus_one) == to_us(naive) == 1_767_268_800_123_456
+    assert to_rfc3339(to_us(plus_one)) == "2026-01-01T12:00:00.123456Z"

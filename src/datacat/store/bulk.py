@@ -41,7 +41,7 @@ STATE_HISTORY = TableSpec(
     ("bigint", "bigint", "jsonb"),
 )
 
-_RETURNING = " ON CONFLICT DO NOTHING RETURNING session_pk, client_id"
+_PG_RETURNING = " ON CONFLICT DO NOTHING RETURNING session_pk, client_id"
 
 
 async def insert_rows(
@@ -62,14 +62,30 @@ async def _insert_sqlite(
     group = "(" + ",".join("?" * width) + ")"
     head = f"INSERT INTO {spec.name} ({', '.join(spec.columns)}) VALUES "
     chunk = _SQLITE_MAX_PARAMS // width
+    client_id_at = width - 1
     stored: list[tuple[int, str]] = []
     for start in range(0, len(rows), chunk):
         part = rows[start : start + chunk]
-        sql = head + ",".join([group] * len(part)) + (_RETURNING if skip_duplicates else "")
+        sql = head + ",".join([group] * len(part))
+        if skip_duplicates:
+            sql += " ON CONFLICT DO NOTHING"
         params = tuple(value for row in part for value in row)
         result = await conn.exec_driver_sql(sql, params)
-        if skip_duplicates:
-            stored.extend((pk, client_id) for pk, client_id in result)
+        if not skip_duplicates:
+            continue
+        if result.rowcount == len(part):
+            # The usual case: nothing was a repeat, so no need to read anything back.
+            stored.extend((row[0], row[client_id_at]) for row in part)
+            continue
+        # Some were repeats. The writer holds the write lock, so the rows just stored are
+        # exactly the newest ``rowcount`` rowids.
+        last = result.lastrowid
+        if result.rowcount:
+            back = await conn.exec_driver_sql(
+                f"SELECT session_pk, client_id FROM {spec.name} WHERE id > ? AND id <= ?",
+                (last - result.rowcount, last),
+            )
+            stored.extend((pk, client_id) for pk, client_id in back)
     return stored
 
 
@@ -87,7 +103,7 @@ async def _insert_postgresql(
     sql = (
         f"INSERT INTO {spec.name} ({', '.join(spec.columns)}) "
         f"SELECT {selected} FROM unnest({arrays}) AS t({', '.join(spec.columns)})"
-        + (_RETURNING if skip_duplicates else "")
+        + (_PG_RETURNING if skip_duplicates else "")
     )
     columns = tuple(list(column) for column in zip(*rows, strict=True))
     result = await conn.exec_driver_sql(sql, columns)

@@ -19,13 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 # Chosen for an append-heavy log on one file (README, "How it stores things"):
 # WAL lets readers run beside the writer; synchronous=NORMAL is durable across process
 # crashes under WAL (a power cut can lose the last commits, never corrupt the file);
-# a 32 MiB page cache per connection keeps index pages hot. No mmap: mapped pages count
-# towards the server's RSS, and the OS page cache serves reads nearly as well.
+# an 8 MiB page cache per connection (the pool may hold 20) keeps hot index pages without
+# inflating the server's memory, and the OS page cache serves the rest. No mmap: mapped
+# pages count towards the server's RSS.
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=NORMAL",
     "PRAGMA busy_timeout=30000",
-    "PRAGMA cache_size=-32768",
+    "PRAGMA cache_size=-8192",
     "PRAGMA mmap_size=0",
     "PRAGMA temp_store=MEMORY",
     "PRAGMA foreign_keys=OFF",

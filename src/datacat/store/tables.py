@@ -22,6 +22,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -65,7 +66,14 @@ events = Table(
     Column("client_id", String(64), nullable=True),
     Index("ix_events_session", "session_pk", "id"),
     Index("ix_events_ts", "ts_us"),
-    Index("ux_events_client_id", "session_pk", "client_id", unique=True),
+    Index(
+        "ux_events_client_id",
+        "session_pk",
+        "client_id",
+        unique=True,
+        sqlite_where=text("client_id IS NOT NULL"),
+        postgresql_where=text("client_id IS NOT NULL"),
+    ),
 )
 
 metrics = Table(
@@ -81,7 +89,14 @@ metrics = Table(
     # Covering indexes: the explorer's aggregations never touch the table itself.
     Index("ix_metrics_name_ts", "name", "ts_us", "value", "session_pk"),
     Index("ix_metrics_session_name_ts", "session_pk", "name", "ts_us", "value"),
-    Index("ux_metrics_client_id", "session_pk", "client_id", unique=True),
+    Index(
+        "ux_metrics_client_id",
+        "session_pk",
+        "client_id",
+        unique=True,
+        sqlite_where=text("client_id IS NOT NULL"),
+        postgresql_where=text("client_id IS NOT NULL"),
+    ),
 )
 
 state_history = Table(

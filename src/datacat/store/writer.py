@@ -23,7 +23,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from datacat.store import status as rules
-from datacat.store.bulk import EVENTS, METRICS, STATE_HISTORY, TableSpec, insert_rows
+from datacat.store.bulk import EVENTS, METRICS, STATE_HISTORY, insert_rows
 from datacat.store.database import WRITE_OPTION
 from datacat.store.merge import deep_merge
 from datacat.store.ops import (
@@ -41,7 +41,7 @@ from datacat.timefmt import now_us
 
 log = logging.getLogger(__name__)
 
-MAX_GROUP_OPS = 20_000
+MAX_GROUP_OPS = 5_000
 # Session id → pk entries kept in memory; past this the cache starts over (a miss costs
 # one indexed SELECT per group), so memory stays bounded however many sessions exist.
 PK_CACHE_LIMIT = 100_000
@@ -179,7 +179,12 @@ class Writer:
         pks = self._pks
         live = await self._resolve(conn, group)
         rows = await self._load_rows(conn, live)
-        logged: dict[TableSpec, list[tuple[Any, ...]]] = {EVENTS: [], METRICS: []}
+        # Rows with a client id go apart: only they can be duplicates, so only they need
+        # the insert that reports which ones were new.
+        events_plain: list[tuple[Any, ...]] = []
+        events_keyed: list[tuple[Any, ...]] = []
+        metrics_plain: list[tuple[Any, ...]] = []
+        metrics_keyed: list[tuple[Any, ...]] = []
         history_rows: list[tuple[Any, ...]] = []
         # Keys use the table's name: hashing a str is far cheaper than hashing the spec.
         owners: list[tuple[_Unit, str, int, str | None]] = []
@@ -204,14 +209,16 @@ class Writer:
                     owners.append((unit, spec.name, pk, op.client_id))
                     ts = op.ts_us if op.ts_us is not None else now
                     if isinstance(op, LogEvent):
-                        logged[EVENTS].append((pk, ts, op.name, _json(op.data), op.client_id))
+                        (events_plain if op.client_id is None else events_keyed).append(
+                            (pk, ts, op.name, _json(op.data), op.client_id)
+                        )
                         if rules.event_changes_status(op.name):
                             row = rows[pk]
                             new = rules.status_after_event(row.status, op.name, op.data)
                             row.dirty |= new != row.status
                             row.status = new
                     else:
-                        logged[METRICS].append(
+                        (metrics_plain if op.client_id is None else metrics_keyed).append(
                             (pk, ts, op.name, op.value, _json(op.tags), op.client_id)
                         )
                     continue
@@ -232,11 +239,10 @@ class Writer:
                         row.ended_us = now
 
         inserted: set[tuple[str, int, str]] = set()
-        for spec, spec_rows in logged.items():
-            # Rows without a client id cannot be duplicates and skip the RETURNING round.
-            client_id_at = len(spec.columns) - 1
-            plain = [r for r in spec_rows if r[client_id_at] is None]
-            keyed = [r for r in spec_rows if r[client_id_at] is not None]
+        for spec, plain, keyed in (
+            (EVENTS, events_plain, events_keyed),
+            (METRICS, metrics_plain, metrics_keyed),
+        ):
             await insert_rows(conn, spec, plain, skip_duplicates=False)
             for pk, client_id in await insert_rows(conn, spec, keyed, skip_duplicates=True):
                 inserted.add((spec.name, pk, client_id))
@@ -246,8 +252,9 @@ class Writer:
             else:
                 unit.result.duplicates += 1
         await insert_rows(conn, STATE_HISTORY, history_rows, skip_duplicates=False)
-        if logged[METRICS]:
-            names = [{"name": name} for name in sorted({r[2] for r in logged[METRICS]})]
+        if metrics_plain or metrics_keyed:
+            seen_names = {r[2] for r in metrics_plain} | {r[2] for r in metrics_keyed}
+            names = [{"name": name} for name in sorted(seen_names)]
             await conn.execute(self._insert(metric_names).on_conflict_do_nothing(), names)
         await self._touch(conn, rows, touched, now)
 
