@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI
 
 import datacat_web
+from datacat import memory
 from datacat.api import batch, errors, grafana, health, metrics, sessions
 from datacat.ingress import IngressMiddleware
 from datacat.settings import Settings
@@ -44,6 +45,7 @@ def _tune_garbage_collector() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)
+    memory.limit_arenas()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -22,6 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from datacat import memory
 from datacat.store import status as rules
 from datacat.store.bulk import EVENTS, METRICS, STATE_HISTORY, insert_rows
 from datacat.store.database import WRITE_OPTION
@@ -45,6 +46,8 @@ MAX_GROUP_OPS = 5_000
 # Session id → pk entries kept in memory; past this the cache starts over (a miss costs
 # one indexed SELECT per group), so memory stays bounded however many sessions exist.
 PK_CACHE_LIMIT = 100_000
+# After a group this large, once the queue is empty, return freed heap to the OS.
+TRIM_AFTER_OPS = 1_000
 _RETRIES = 3
 
 
@@ -107,6 +110,8 @@ class Writer:
                 size += len(unit.ops)
             try:
                 await self._apply_group(group)
+                if size >= TRIM_AFTER_OPS and self._queue.empty():
+                    memory.trim()
             except asyncio.CancelledError:
                 for unit in group:
                     if not unit.future.done():
