@@ -50,8 +50,14 @@ class Outbox:
     def put(self, item: Item) -> bool:
         """Queue ``item``; False only under the ``block`` policy when there is no room."""
         items = self._items
-        if len(items) >= self._max and not self._overflow(item):
-            return False
+        if len(items) >= self._max:
+            if self._policy == "block":
+                self._wake.set()
+                return False
+            if self._policy == "drop_newest":
+                self._count_drop(item[0])
+                return True  # handled: the new item is the one dropped
+            self._drop_oldest()
         items.append(item)
         if len(items) >= self._flush_at and not self._wake.is_set():
             self._wake.set()
@@ -62,22 +68,15 @@ class Outbox:
         self._items.append(item)
         self._wake.set()
 
-    def _overflow(self, item: Item) -> bool:
-        if self._policy == "block":
-            self._wake.set()
-            return False
-        if self._policy == "drop_newest":
-            self._count_drop(item[0])
-            return False  # the caller does not append: the new item is the one dropped
+    def _drop_oldest(self) -> None:
         try:
             oldest = self._items.popleft()
         except IndexError:
-            return True
+            return
         if isinstance(oldest, Barrier):  # nothing before it is left to wait for
             oldest.signal.set()
         else:
             self._count_drop(oldest[0])
-        return True
 
     def _count_drop(self, ledger: Ledger) -> None:
         ledger.dropped += 1
