@@ -21,7 +21,10 @@ T = TypeVar("T")
 
 # Short intervals so tests spend their time testing, generous deadlines for loaded machines.
 FAST = BatchConfig(
-    flush_interval=0.05, initial_backoff=0.05, max_backoff=0.5, close_timeout=30.0,
+    flush_interval=0.05,
+    initial_backoff=0.05,
+    max_backoff=0.5,
+    close_timeout=30.0,
     read_flush_timeout=30.0,
 )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import httpx
 import pytest
@@ -19,6 +20,11 @@ from datacat_client import (
 )
 
 
+async def _stored(url: str, session_id: str) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=url) as http:
+        return (await http.get(f"/api/sessions/{session_id}")).json()  # type: ignore[no-any-return]
+
+
 async def test_async_client_every_call(url: str) -> None:
     async with AsyncDatacatClient(url) as client:
         sid = await client.register_session(product="p", metadata={"k": 1})
@@ -32,7 +38,9 @@ async def test_async_client_every_call(url: str) -> None:
         except ValueError:
             await client.log_exception(sid, extra_data={"n": 1})
         await client.heartbeat(sid, timeout=30)
-        batch = await client.send_batch([{"op": "metric", "session_id": sid, "name": "b", "value": 1}])
+        batch = await client.send_batch(
+            [{"op": "metric", "session_id": sid, "name": "b", "value": 1}]
+        )
         assert batch["accepted"] == 1
         await client.end_session(sid)
         details = await client.get_session(sid)
@@ -55,7 +63,7 @@ async def test_async_client_connection_refused() -> None:
             await dead.register_session()
 
 
-async def test_async_session_context_manager(url: str, raw: httpx.Client) -> None:
+async def test_async_session_context_manager(url: str) -> None:
     async with AsyncSession.create(url, product="worker", batch=FAST) as s:
         await s.update_state({"phase": "run"})
         await s.log_event("started", {"n": 1})
@@ -63,29 +71,29 @@ async def test_async_session_context_manager(url: str, raw: httpx.Client) -> Non
             await s.log_metric("load", i, tags=["async"])
         details = await s.get_details()
         assert len(details["metrics"]) == 100 and details["state"] == {"phase": "run"}
-    stored = raw.get(f"/api/sessions/{s.session_id}").json()
+    stored = await _stored(url, s.session_id)
     assert stored["status"] == "ended" and stored["product"] == "worker"
     assert not s.errors and s.delivered == 103
 
 
-async def test_async_session_crash_is_recorded(url: str, raw: httpx.Client) -> None:
+async def test_async_session_crash_is_recorded(url: str) -> None:
     with pytest.raises(RuntimeError):
         async with AsyncSession.create(url, batch=FAST) as s:
             raise RuntimeError("async boom")
-    stored = raw.get(f"/api/sessions/{s.session_id}").json()
+    stored = await _stored(url, s.session_id)
     assert stored["status"] == "crashed"
     assert stored["events"][-1]["data"]["message"] == "async boom"
 
 
-async def test_async_session_awaited_and_unbatched(url: str, raw: httpx.Client) -> None:
+async def test_async_session_awaited_and_unbatched(url: str) -> None:
     s = await AsyncSession.create(url, batching=False)
     await s.log_metric("m", 1)
     await s.log_metric("m", float("inf"))
     assert isinstance(s.errors[-1], InvalidData)
-    assert len(raw.get(f"/api/sessions/{s.session_id}").json()["metrics"]) == 1
+    assert len(await _stored(url, s.session_id)["metrics"]) == 1
     await s.log_exception(KeyError("k"))
     await s.end()
-    stored = raw.get(f"/api/sessions/{s.session_id}").json()
+    stored = await _stored(url, s.session_id)
     assert stored["events"][0]["data"]["type"] == "KeyError" and stored["status"] == "ended"
 
 
@@ -97,7 +105,7 @@ async def test_async_bad_calls_never_raise(url: str) -> None:
         assert len(s.errors) == 3
 
 
-async def test_async_hung_then_recovered(url: str, raw: httpx.Client) -> None:
+async def test_async_hung_then_recovered(url: str) -> None:
     async with AsyncSession.create(url, batch=FAST) as s:
         monitor = s.start_heartbeat_monitor(timeout=0.3, check_interval=0.05)
         assert monitor.is_running()

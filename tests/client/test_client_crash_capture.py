@@ -41,14 +41,14 @@ session.end()
 def _run(script: str, url: str) -> tuple[subprocess.CompletedProcess[str], str]:
     result = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(script), url],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     return result, result.stdout.split()[0]
 
 
-def test_uncaught_exception_in_main_marks_the_session_crashed(
-    url: str, raw: httpx.Client
-) -> None:
+def test_uncaught_exception_in_main_marks_the_session_crashed(url: str, raw: httpx.Client) -> None:
     result, session_id = _run(CRASHING_MAIN, url)
     assert result.returncode == 1
     assert "ValueError: the app fell over" in result.stderr  # the previous hook still ran
@@ -82,7 +82,7 @@ def test_logging_handler_ships_records(session: Session) -> None:
         logger.debug("too quiet")
         logger.info("hello %s", "world")
         try:
-            1 / 0
+            _ = 1 / 0
         except ZeroDivisionError:
             logger.exception("it broke")
         logging.getLogger("datacat_client").warning("own records are never shipped")

@@ -15,7 +15,8 @@ def test_hang_detector_rules() -> None:
     detector = HangDetector(timeout=10, now=0)
     assert detector.check(5) is None
     assert detector.check(11) == (
-        "application_appears_hung", {"seconds_since_heartbeat": 11, "timeout": 10}
+        "application_appears_hung",
+        {"seconds_since_heartbeat": 11, "timeout": 10},
     )
     assert detector.check(30) is None  # once per hang
     assert detector.beat(32) == ("application_recovered", {"hung_for_seconds": 21})
@@ -47,7 +48,9 @@ def test_keepalives_while_hung_then_abandoned_when_silent(
 ) -> None:
     session.start_heartbeat_monitor(timeout=0.2, check_interval=0.1, keepalive_timeout=1.0)
     first = raw.get(f"/api/sessions/{session.session_id}").json()["last_seen_at"]
-    eventually(lambda: raw.get(f"/api/sessions/{session.session_id}").json()["last_seen_at"] > first)
+    eventually(
+        lambda: raw.get(f"/api/sessions/{session.session_id}").json()["last_seen_at"] > first
+    )
     time.sleep(1.5)  # hung, but the monitor's keep-alives say the process lives
     assert _status(raw, session.session_id) == "hung"
     session.stop_heartbeat_monitor()  # now silence, as if the process died

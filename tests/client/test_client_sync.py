@@ -48,7 +48,9 @@ def test_log_event_with_timestamp_and_id_is_stored_once(client: DatacatClient) -
     client.log_event(sid, "no_data")
     events = client.get_session(sid)["events"]
     assert events[0] == {
-        "timestamp": "2026-01-02T03:04:05.123456Z", "name": "clicked", "data": {"x": 1}
+        "timestamp": "2026-01-02T03:04:05.123456Z",
+        "name": "clicked",
+        "data": {"x": 1},
     }
     assert [e["name"] for e in events] == ["clicked", "no_data"]
     assert events[1]["data"] == {}  # the seed client sent {} for no data
