@@ -90,7 +90,7 @@ async def test_async_session_awaited_and_unbatched(url: str) -> None:
     await s.log_metric("m", 1)
     await s.log_metric("m", float("inf"))
     assert isinstance(s.errors[-1], InvalidData)
-    assert len(await _stored(url, s.session_id)["metrics"]) == 1
+    assert len((await _stored(url, s.session_id))["metrics"]) == 1
     await s.log_exception(KeyError("k"))
     await s.end()
     stored = await _stored(url, s.session_id)
