@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -25,3 +26,13 @@ def test_snippet_runs(snippet: str, url: str) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr, result.stderr
+
+
+def test_overhead_benchmark_runs_and_verifies(url: str) -> None:
+    script = Path(__file__).resolve().parents[2] / "bench" / "client_overhead.py"
+    result = subprocess.run(
+        [sys.executable, str(script), url, "2000"], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    line = json.loads(result.stdout.strip().splitlines()[-1])
+    assert line["measure"] == "client_call_us" and line["stored"] == 2000 and line["exactly_once"]
