@@ -93,8 +93,17 @@ def upgrade() -> None:
         sa.Column("session_pk", sa.BigInteger, sa.ForeignKey("sessions.pk"), nullable=False),
         sa.Column("ts_us", sa.BigInteger, nullable=False),
         sa.Column("patch", Json, nullable=False),
+        sa.Column("client_id", sa.String(64), nullable=True),
     )
     op.create_index("ix_state_history_session", "state_history", ["session_pk", "id"])
+    op.create_index(
+        "ux_state_history_client_id",
+        "state_history",
+        ["session_pk", "client_id"],
+        unique=True,
+        sqlite_where=sa.text("client_id IS NOT NULL"),
+        postgresql_where=sa.text("client_id IS NOT NULL"),
+    )
 
     op.create_table("metric_names", sa.Column("name", sa.String(256), primary_key=True))
 

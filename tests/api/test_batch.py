@@ -120,3 +120,23 @@ async def test_batch_mixing_new_and_repeated_ids_counts_each(
     assert response.json() == {"status": "ok", "accepted": 5, "duplicates": 5}
     names = [e["name"] for e in (await client.get(f"/api/sessions/{session_id}")).json()["events"]]
     assert sorted(names) == sorted(f"e{i}" for i in range(10))
+
+
+async def test_resent_state_items_with_ids_apply_once(
+    client: httpx.AsyncClient, session_id: str
+) -> None:
+    items = [
+        {"op": "state", "session_id": session_id, "state": {"n": {"a": 1}}, "id": "s1"},
+        {"op": "state", "session_id": session_id, "state": {"n": 2}, "id": "s2"},
+        {"op": "state", "session_id": session_id, "state": {"n": {"b": 3}}, "id": "s3"},
+    ]
+    first = await client.post("/api/batch", json={"items": items})
+    assert first.json() == {"status": "ok", "accepted": 3, "duplicates": 0}
+    # The answer was lost, so the client sends the same batch again, plus one new patch.
+    extra = {"op": "state", "session_id": session_id, "state": {"m": 1}, "id": "s4"}
+    again = await client.post("/api/batch", json={"items": [*items, extra]})
+    assert again.json() == {"status": "ok", "accepted": 1, "duplicates": 3}
+    session = (await client.get(f"/api/sessions/{session_id}")).json()
+    assert session["state"] == {"n": {"b": 3}, "m": 1}
+    history = (await client.get(f"/api/sessions/{session_id}/state/history")).json()
+    assert len(history["items"]) == 4

@@ -33,7 +33,7 @@ def to_op(item: Any) -> Op:
             item.session_id, item.name, item.value, item.tags, maybe_us(item.timestamp), item.id
         )
     if isinstance(item, BatchState):
-        return UpdateState(item.session_id, item.state, maybe_us(item.timestamp))
+        return UpdateState(item.session_id, item.state, maybe_us(item.timestamp), item.id)
     if isinstance(item, BatchHeartbeat):
         return Heartbeat(item.session_id, item.timeout)
     if isinstance(item, BatchEnd):

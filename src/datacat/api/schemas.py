@@ -197,6 +197,7 @@ class BatchState(RequestModel):
     session_id: SessionRef
     state: JsonObject
     timestamp: Timestamp = None
+    id: ClientId | None = None
 
 
 class BatchEvent(EventIn):

@@ -37,8 +37,8 @@ METRICS = TableSpec(
 )
 STATE_HISTORY = TableSpec(
     "state_history",
-    ("session_pk", "ts_us", "patch"),
-    ("bigint", "bigint", "jsonb"),
+    ("session_pk", "ts_us", "patch", "client_id"),
+    ("bigint", "bigint", "jsonb", "text"),
 )
 
 _PG_RETURNING = " ON CONFLICT DO NOTHING RETURNING session_pk, client_id"

@@ -26,6 +26,7 @@ class UpdateState:
     session_id: str
     patch: dict[str, Any]
     ts_us: int | None = None
+    client_id: str | None = None
 
 
 @dataclass(slots=True)

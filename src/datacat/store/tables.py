@@ -106,7 +106,16 @@ state_history = Table(
     Column("session_pk", BigInteger, ForeignKey("sessions.pk"), nullable=False),
     Column("ts_us", BigInteger, nullable=False),
     Column("patch", JsonType, nullable=False),
+    Column("client_id", String(64), nullable=True),
     Index("ix_state_history_session", "session_pk", "id"),
+    Index(
+        "ux_state_history_client_id",
+        "session_pk",
+        "client_id",
+        unique=True,
+        sqlite_where=text("client_id IS NOT NULL"),
+        postgresql_where=text("client_id IS NOT NULL"),
+    ),
 )
 
 # Every metric name ever logged, so the explorer's picker never scans the metrics table.

@@ -37,7 +37,7 @@ from datacat.store.ops import (
     UpdateState,
     WriteResult,
 )
-from datacat.store.tables import metric_names, sessions
+from datacat.store.tables import metric_names, sessions, state_history
 from datacat.timefmt import now_us
 
 log = logging.getLogger(__name__)
@@ -195,6 +195,7 @@ class Writer:
         owners: list[tuple[_Unit, str, int, str | None]] = []
         seen: set[tuple[str, int, str]] = set()
         touched: set[int] = set()
+        applied = await self._applied_patches(conn, live)
 
         for unit in live:
             for op in unit.ops:
@@ -227,12 +228,18 @@ class Writer:
                             (pk, ts, op.name, op.value, _json(op.tags), op.client_id)
                         )
                     continue
+                if isinstance(op, UpdateState) and op.client_id is not None:
+                    key = ("state_history", pk, op.client_id)
+                    if key in applied or key in seen:
+                        unit.result.duplicates += 1
+                        continue
+                    seen.add(key)
                 unit.result.accepted += 1
                 row = rows[pk]
                 row.dirty = True
                 if isinstance(op, UpdateState):
                     row.state = deep_merge(row.state or {}, op.patch)
-                    history_rows.append((pk, op.ts_us or now, _json(op.patch)))
+                    history_rows.append((pk, op.ts_us or now, _json(op.patch), op.client_id))
                 elif isinstance(op, Heartbeat):
                     row.status = rules.status_after_keepalive(row.status)
                     if op.timeout_s is not None:
@@ -262,6 +269,26 @@ class Writer:
             names = [{"name": name} for name in sorted(seen_names)]
             await conn.execute(self._insert(metric_names).on_conflict_do_nothing(), names)
         await self._touch(conn, rows, touched, now)
+
+    async def _applied_patches(
+        self, conn: AsyncConnection, group: list[_Unit]
+    ) -> set[tuple[str, int, str]]:
+        """State patches in this group whose client id was applied before (a resend)."""
+        keyed = [
+            (self._pks[op.session_id], op.client_id)
+            for unit in group
+            for op in unit.ops
+            if isinstance(op, UpdateState) and op.client_id is not None
+        ]
+        if not keyed:
+            return set()
+        result = await conn.execute(
+            select(state_history.c.session_pk, state_history.c.client_id).where(
+                state_history.c.session_pk.in_(sorted({pk for pk, _ in keyed})),
+                state_history.c.client_id.in_(sorted({client_id for _, client_id in keyed})),
+            )
+        )
+        return {("state_history", pk, client_id) for pk, client_id in result}
 
     async def _create_sessions(
         self, conn: AsyncConnection, group: list[_Unit], now: int, created: list[str]
