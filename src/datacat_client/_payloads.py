@@ -85,6 +85,7 @@ def encode_item(item: Item) -> bytes:
         head["id"] = ledger.client_id(seq)
         return dumps(head)[:-1] + b',"data":' + b + b"}"
     if op == "state":
+        head["id"] = ledger.client_id(seq)  # a resent patch is then applied only once
         return dumps(head)[:-1] + b',"state":' + a + b"}"
     if op == "end":
         head["status"] = a

@@ -68,8 +68,13 @@ def test_resent_batches_after_lost_answers_are_stored_once(url: str) -> None:
         session.log_metric("m", i)
         if i % 50 == 0:
             session.log_event("e", {"i": i})
+            session.update_state({"progress": {f"p{i}": i}})
     assert session.flush(30)
     metrics = stored_metrics(url, session.session_id)
     assert sorted(m["value"] for m in metrics) == list(range(500))
-    assert len(session.get_details()["events"]) == 10
+    details = session.get_details()
+    assert len(details["events"]) == 10
+    assert details["state"]["progress"] == {f"p{i}": i for i in range(0, 500, 50)}
+    history = httpx.get(f"{url}/api/sessions/{session.session_id}/state/history").json()
+    assert len(history["items"]) == 10  # each patch applied once despite the resends
     client.close()
