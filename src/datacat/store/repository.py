@@ -412,6 +412,35 @@ class Repository:
             rows = [dict(r) for r in (await conn.execute(query)).mappings()]
         return _page(rows, limit)
 
+    async def recent_events(
+        self,
+        session_id: str,
+        name: str | None = None,
+        cursor: str | None = None,
+        limit: int = 100,
+    ) -> Page:
+        """A session's events newest first (the web UI's live view), paging towards older.
+
+        ``list_events`` pages forwards from the oldest, so a session's newest events would
+        sit behind every older page; a live view wants them on the first. Keyset on the
+        (session_pk, id) index, read backwards.
+        """
+        async with self.engine.connect() as conn:
+            pk = (await self._session_row(conn, session_id))["pk"]
+            conditions = [events.c.session_pk == pk]
+            if name is not None:
+                conditions.append(events.c.name == name)
+            if cursor is not None:
+                conditions.append(events.c.id < decode_cursor(cursor, 1)[0])
+            query = (
+                select(events.c.id, events.c.ts_us, events.c.name, events.c.data)
+                .where(*conditions)
+                .order_by(events.c.id.desc())
+                .limit(limit + 1)
+            )
+            rows = [dict(r) for r in (await conn.execute(query)).mappings()]
+        return _page(rows, limit)
+
 
 def _event_query(pks: list[int]) -> Select[Any]:
     return (
