@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlencode
 
+import orjson
+
 from datacat.store import status as rules
+from datacat.store.metricquery import SeriesResult
 from datacat.store.repository import SessionFilter
 from datacat.store.statefilter import InvalidPath, StateFilter, StateMode
 from datacat.timefmt import to_rfc3339, to_us
@@ -115,6 +119,29 @@ class BrowserQuery:
         merged = {**self.values, **overrides}
         return urlencode({k: v for k, v in merged.items() if v})
 
+    def is_filtered(self) -> bool:
+        """Whether any filter (not just the sort order) narrows the list."""
+        return any(value for name, value in self.values.items() if name != "sort")
+
+
+def sort_links(query: BrowserQuery) -> list[dict[str, Any]]:
+    """Each sortable column's header: its link flips the order if it is the current sort."""
+    links = []
+    for key, label in SORTABLE.items():
+        current = query.sort == key
+        next_sort = key if current and query.descending else f"-{key}"
+        arrow = ("▼" if query.descending else "▲") if current else ""
+        links.append(
+            {
+                "key": key,
+                "label": label,
+                "current": current,
+                "arrow": arrow,
+                "href": "/sessions?" + query.query_string(sort=next_sort),
+            }
+        )
+    return links
+
 
 def parse_browser_query(params: dict[str, str]) -> BrowserQuery:
     values = {name: params.get(name, "").strip() for name in FILTER_FIELDS}
@@ -148,7 +175,9 @@ def parse_time(text: str) -> int | None:
 
 
 def _state_filter(path: str, value: str, mode: str) -> StateFilter | None:
-    if not path:
+    # Half a filter (a path still being typed, no value yet) filters nothing, as in the API
+    # where path and value come together.
+    if not path or not value:
         return None
     try:
         state_mode = StateMode(mode or "current")
@@ -162,3 +191,47 @@ def _state_filter(path: str, value: str, mode: str) -> StateFilter | None:
 
 def has_nul(params: dict[str, str]) -> bool:
     return any("\x00" in value for value in params.values())
+
+
+def patch_row(row: dict[str, Any]) -> dict[str, Any]:
+    return {"time": display_time(row["ts_us"]), "patch": row["patch"]}
+
+
+def state_digest(state: Any) -> str:
+    """A short fingerprint of a state: the live view re-sends the tree only when it changes."""
+    encoded = orjson.dumps(state, option=orjson.OPT_SORT_KEYS)
+    return hashlib.blake2b(encoded, digest_size=8).hexdigest()
+
+
+def _stat(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.6g}"
+
+
+def chart(chart_id: str, name: str, series: SeriesResult) -> dict[str, Any]:
+    """One chart: its points (oldest first) for Chart.js, and its statistics as text."""
+    return {
+        "id": chart_id,
+        "name": name,
+        "points": [
+            {"t": to_rfc3339(p["ts_us"]), "v": p["value"], "s": p["session_id"]}
+            for p in series.points
+        ],
+        "stats": {
+            "sessions": series.sessions_matched,
+            "count": series.points_matched,
+            "peak": _stat(series.peak),
+            "average": _stat(series.average),
+            "min": _stat(series.min),
+        },
+        "shown": len(series.points),
+        "truncated": series.truncated,
+    }
+
+
+def explorer_hint(mode: str, path: str, value: str) -> str | None:
+    """Why a half-filled state filter is not applied yet (instead of silently matching)."""
+    if mode == "none":
+        return "State filter off: choose a filter mode to narrow the sessions." if path else None
+    if not path or not value:
+        return "Enter both a state path and a value to apply the filter."
+    return None

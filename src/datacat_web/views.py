@@ -3,32 +3,37 @@
 Every page reads through the same ``Repository`` as the API: no HTTP round trip to
 itself, and all filtering in SQL. A request from htmx (``HX-Request``) gets only the
 fragment it swaps; the same URL without it gets the whole page, so every view can be
-bookmarked and shared.
+bookmarked and shared. Each response carries ``Server-Timing: app;dur=<ms>`` (query +
+render), which ``bench/pages.py`` reads.
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from datacat.api.deps import Repo
 from datacat.store.metricquery import Aggregation, SeriesQuery
-from datacat.store.repository import InvalidCursor, SessionFilter, SessionNotFound
+from datacat.store.repository import InvalidCursor, Repository, SessionFilter, SessionNotFound
 from datacat.store.statefilter import InvalidPath, StateFilter, StateMode
 from datacat.store.status import STATUSES
-from datacat.timefmt import now_us, to_rfc3339
+from datacat.timefmt import now_us
 from datacat_web import context as ctx
 
-templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
-router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
+STOP_POLLING = 286
+"""htmx stops an ``every Ns`` trigger when a poll answers 286 (content is still swapped)."""
 
-EVENTS_PER_PAGE = 200
+EVENTS_PER_PAGE = 100
+HISTORY_SHOWN = 500
 CHART_POINTS = 2000
 SESSIONS_PER_PAGE = 50
+RECENT_SESSIONS = 10
+LIVE_EVERY = "3s"
 EXAMPLES = (
     {
         "title": "Peak memory for sessions with “space probe” window open",
@@ -41,25 +46,56 @@ EXAMPLES = (
         "&value=running",
     },
 )
+MODES = (
+    ("none", "No filter"),
+    ("current", "Current state"),
+    ("ever", "State history (ever)"),
+    ("contains", "State array contains"),
+)
+
+
+def _start_clock(request: Request) -> None:
+    request.state.web_started = time.perf_counter()
+
+
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+router = APIRouter(
+    include_in_schema=False,
+    default_response_class=HTMLResponse,
+    dependencies=[Depends(_start_clock)],
+)
 
 
 def _is_htmx(request: Request) -> bool:
-    return request.headers.get("HX-Request") == "true"
+    """A partial swap — but a history restore (back button, cache miss) needs the page."""
+    headers = request.headers
+    return headers.get("HX-Request") == "true" and "HX-History-Restore-Request" not in headers
 
 
 def _page(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Any:
-    return templates.TemplateResponse(request, name, context, status_code=status)
+    response = templates.TemplateResponse(request, name, context, status_code=status)
+    # The same URL answers with a fragment or a page depending on HX-Request.
+    response.headers["Vary"] = "HX-Request"
+    started = getattr(request.state, "web_started", None)
+    if started is not None:
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        response.headers["Server-Timing"] = f"app;dur={elapsed_ms:.1f}"
+    return response
 
 
-async def _dashboard_context(repo: Any) -> dict[str, Any]:
+# -- dashboard ------------------------------------------------------------------------
+
+
+async def _dashboard_context(repo: Repository) -> dict[str, Any]:
     now = now_us()
     counts = await repo.status_counts()
     events, metrics = await repo.logged_since(now - 3_600_000_000)
-    recent = await repo.list_sessions(SessionFilter(), limit=10)
+    recent = await repo.list_sessions(SessionFilter(), limit=RECENT_SESSIONS)
     return {
         "cards": ctx.dashboard_cards(counts, events, metrics),
         "recent": [ctx.session_row(row, now) for row in recent.items],
         "refreshed": ctx.display_time(now),
+        "live_every": LIVE_EVERY,
     }
 
 
@@ -72,6 +108,9 @@ async def dashboard(request: Request, repo: Repo) -> Any:
 async def dashboard_live(request: Request, repo: Repo) -> Any:
     """Polled by the dashboard: counts, rates and recent sessions, without a reload."""
     return _page(request, "_dashboard.html", await _dashboard_context(repo))
+
+
+# -- session browser ------------------------------------------------------------------
 
 
 @router.get("/sessions")
@@ -101,32 +140,53 @@ async def sessions_page(
         "rows": rows,
         "next_cursor": next_cursor,
         "paged": cursor is not None,
-        "sortable": ctx.SORTABLE,
+        "sort_value": query.values["sort"],
+        "sortable": ctx.sort_links(query),
         "statuses": STATUSES,
         "modes": [mode.value for mode in StateMode],
+        "filtered": query.is_filtered(),
     }
     template = "_sessions_table.html" if _is_htmx(request) else "sessions.html"
     return _page(request, template, context, 422 if query.error else 200)
 
 
-async def _detail_context(
-    repo: Any, session_id: str, event_name: str | None, cursor: str | None
+# -- session detail -------------------------------------------------------------------
+
+EventName = Annotated[str, Query(max_length=256)]
+Cursor = Annotated[str | None, Query(max_length=512)]
+
+
+async def _events_context(
+    repo: Repository, session_id: str, event_name: str, cursor: str | None
 ) -> dict[str, Any]:
-    session = await repo.get_session(session_id)
-    now = now_us()
-    events = await repo.list_events(
+    page = await repo.recent_events(
         session_id, name=event_name or None, cursor=cursor, limit=EVENTS_PER_PAGE
     )
     return {
-        "session": ctx.session_row(session, now),
-        "labels": {
-            "metadata": session["metadata"],
-            "heartbeat_timeout": session["heartbeat_timeout_s"],
-        },
-        "state": session["state"],
-        "events": [ctx.event_row(e) for e in events.items],
-        "events_next": events.next_cursor,
-        "event_name": event_name or "",
+        "events": [ctx.event_row(e) for e in page.items],
+        "events_older": page.next_cursor,
+        "events_paged": cursor is not None,
+        "event_name": event_name,
+    }
+
+
+async def _charts(repo: Repository, session_id: str) -> list[dict[str, Any]]:
+    charts = []
+    for index, name in enumerate(await repo.metric_names_for(session_id), start=1):
+        series = await repo.metric_series(
+            SeriesQuery(name=name, session_id=session_id, limit=CHART_POINTS)
+        )
+        charts.append(ctx.chart(f"chart-{index}", name, series))
+    return charts
+
+
+async def _state_context(repo: Repository, session_id: str) -> dict[str, Any]:
+    history = await repo.state_history(session_id, limit=HISTORY_SHOWN)
+    items = history.items
+    # Oldest first, as stored; past HISTORY_SHOWN patches the page says how many it shows.
+    return {
+        "history": [ctx.patch_row(item) for item in items],
+        "history_more": history.next_cursor is not None,
     }
 
 
@@ -135,47 +195,80 @@ async def session_page(
     request: Request,
     session_id: str,
     repo: Repo,
-    event_name: Annotated[str | None, Query(max_length=256)] = None,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    event_name: EventName = "",
+    cursor: Cursor = None,
 ) -> Any:
     try:
-        context = await _detail_context(repo, session_id, event_name, cursor)
+        session = await repo.get_session(session_id)
+        context = await _events_context(repo, session_id, event_name, cursor)
     except (SessionNotFound, InvalidCursor):
         return _page(request, "not_found.html", {"nav": "sessions", "session_id": session_id}, 404)
-    if _is_htmx(request):
-        return _page(request, "_session_live.html", context)
-    history = await repo.state_history(session_id, limit=500)
-    charts = []
-    for name in await repo.metric_names_for(session_id):
-        series = await repo.metric_series(
-            SeriesQuery(name=name, session_id=session_id, limit=CHART_POINTS)
-        )
-        charts.append(_chart(name, series))
     context |= {
         "nav": "sessions",
-        "history": [
-            {"time": ctx.display_time(item["ts_us"]), "patch": item["patch"]}
-            for item in history.items
-        ],
-        "charts": charts,
+        "session": ctx.session_row(session, now_us()),
+        "state": session["state"],
+        "state_digest": ctx.state_digest(session["state"]),
+        "charts": await _charts(repo, session_id),
+        "live_every": LIVE_EVERY,
+        "history_shown": HISTORY_SHOWN,
+        **await _state_context(repo, session_id),
     }
     return _page(request, "session.html", context)
 
 
-def _chart(name: str, series: Any) -> dict[str, Any]:
-    return {
-        "name": name,
-        "points": [
-            {"t": to_rfc3339(p["ts_us"]), "v": p["value"], "s": p["session_id"]}
-            for p in series.points
-        ],
-        "peak": series.peak,
-        "average": series.average,
-        "min": series.min,
-        "sessions": series.sessions_matched,
-        "count": series.points_matched,
-        "truncated": series.truncated,
+@router.get("/ui/sessions/{session_id}/events")
+async def session_events(
+    request: Request,
+    session_id: str,
+    repo: Repo,
+    event_name: EventName = "",
+    cursor: Cursor = None,
+) -> Any:
+    """The events table alone: the name filter swaps it without touching the page."""
+    try:
+        session = await repo.get_session(session_id)
+        context = await _events_context(repo, session_id, event_name, cursor)
+    except (SessionNotFound, InvalidCursor):
+        return _page(request, "not_found.html", {"nav": "sessions", "session_id": session_id}, 404)
+    context["session"] = {"id": session["id"]}
+    return _page(request, "_events.html", context)
+
+
+@router.get("/ui/sessions/{session_id}/live")
+async def session_live(
+    request: Request,
+    session_id: str,
+    repo: Repo,
+    event_name: EventName = "",
+    known: Annotated[str, Query(max_length=64)] = "",
+) -> Any:
+    """Polled while the session is active; answers with out-of-band fragments only.
+
+    Header, events and charts are always sent; the state tree and timeline only when the
+    state differs from ``known`` (a digest of the state the page shows), so a tree the
+    user has folded stays folded. Once the session is no longer active the answer is 286,
+    which stops the polling after this last update.
+    """
+    try:
+        session = await repo.get_session(session_id)
+        context = await _events_context(repo, session_id, event_name, None)
+    except SessionNotFound:
+        return _page(request, "not_found.html", {"nav": "sessions", "session_id": session_id}, 404)
+    row = ctx.session_row(session, now_us())
+    digest = ctx.state_digest(session["state"])
+    context |= {
+        "session": row,
+        "charts": await _charts(repo, session_id),
+        "state": session["state"],
+        "state_digest": digest,
+        "state_changed": digest != known,
     }
+    if context["state_changed"]:
+        context |= await _state_context(repo, session_id)
+    return _page(request, "_session_live.html", context, 200 if row["active"] else STOP_POLLING)
+
+
+# -- metrics explorer -----------------------------------------------------------------
 
 
 @router.get("/metrics")
@@ -201,13 +294,14 @@ async def metrics_page(
     }
     chart = None
     error = None
+    hint = ctx.explorer_hint(mode, path, value)
     if name:
         try:
-            state = None
-            if mode != "none" and path:
-                state = StateFilter.build(path, value, StateMode(mode))
             if any("\x00" in text for text in form.values()):
                 raise ValueError("the query may not contain NUL characters")
+            state = None
+            if mode != "none" and path and value:
+                state = StateFilter.build(path, value, StateMode(mode))
             series = await repo.metric_series(
                 SeriesQuery(
                     name=name,
@@ -221,8 +315,8 @@ async def metrics_page(
         except (InvalidPath, ValueError) as exc:
             error = str(exc)
         else:
-            chart = _chart(name, series)
-    context = {"form": form, "chart": chart, "error": error}
+            chart = ctx.chart("series-chart", name, series)
+    context = {"form": form, "chart": chart, "error": error, "hint": hint}
     if _is_htmx(request):
         return _page(request, "_series.html", context)
     context |= {
@@ -230,11 +324,6 @@ async def metrics_page(
         "names": await repo.metric_names(),
         "examples": EXAMPLES,
         "aggregations": [a.value for a in Aggregation],
-        "modes": [
-            ("none", "No filter"),
-            ("current", "Current state"),
-            ("ever", "State history (ever)"),
-            ("contains", "State array contains"),
-        ],
+        "modes": MODES,
     }
     return _page(request, "metrics.html", context)

@@ -1,12 +1,20 @@
 // Draws every chart whose data sits in a <script type="application/json"> beside its
-// canvas, on page load and after each htmx swap. Charts are kept in window.datacatCharts
-// (by canvas id) so a later swap replaces them and tests can read what was drawn.
+// canvas, on page load and whenever htmx adds content (a swap or an out-of-band
+// fragment). Charts are kept in window.datacatCharts (by canvas id) so a redraw replaces
+// the old chart and tests can read what was drawn.
 (function () {
   "use strict";
   window.datacatCharts = window.datacatCharts || {};
 
   function colour(name) {
     return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+  }
+
+  // Chart.js's date adapter draws local time; every other time on the page is UTC, so
+  // shift each instant by the browser's offset and the axis shows UTC wall-clock time.
+  function utcWallClock(iso) {
+    var ms = Date.parse(iso);
+    return ms + new Date(ms).getTimezoneOffset() * 60000;
   }
 
   function draw(canvas) {
@@ -21,10 +29,11 @@
       data: {
         datasets: [{
           label: series.name,
-          data: series.points.map(function (p) { return { x: p.t, y: p.v, session: p.s }; }),
+          data: series.points.map(function (p) { return { x: utcWallClock(p.t), y: p.v, session: p.s }; }),
           borderColor: colour("--accent"),
           backgroundColor: colour("--accent"),
-          pointRadius: scatter ? 3 : 1.5,
+          pointRadius: scatter ? 3.5 : 2,
+          pointHoverRadius: 6,
           borderWidth: 1.5,
           tension: 0
         }]
@@ -32,13 +41,30 @@
       options: {
         animation: false,
         maintainAspectRatio: false,
-        parsing: true,
         plugins: {
           legend: { display: false },
-          tooltip: { callbacks: { afterLabel: function (item) { return item.raw.session ? "session " + item.raw.session.slice(0, 8) : ""; } } }
+          tooltip: {
+            callbacks: {
+              afterLabel: function (item) {
+                return item.raw.session ? "session " + item.raw.session.slice(0, 8) : "";
+              }
+            }
+          }
         },
         scales: {
-          x: { type: "time", ticks: { color: colour("--muted"), maxTicksLimit: 8, maxRotation: 0 }, grid: { color: colour("--grid") } },
+          x: {
+            type: "time",
+            time: {
+              tooltipFormat: "yyyy-MM-dd HH:mm:ss",
+              displayFormats: {
+                millisecond: "HH:mm:ss.SSS", second: "HH:mm:ss", minute: "HH:mm",
+                hour: "MMM d HH:mm", day: "MMM d", month: "MMM yyyy"
+              }
+            },
+            title: { display: true, text: "UTC", color: colour("--muted") },
+            ticks: { color: colour("--muted"), maxTicksLimit: 8, maxRotation: 0 },
+            grid: { color: colour("--grid") }
+          },
           y: { ticks: { color: colour("--muted") }, grid: { color: colour("--grid") } }
         },
         onClick: function (event, elements) {
@@ -53,9 +79,11 @@
   }
 
   function drawAll(root) {
-    (root || document).querySelectorAll("canvas[data-chart]").forEach(draw);
+    if (!root || !root.querySelectorAll) { return; }
+    if (root.matches && root.matches("canvas[data-chart]")) { draw(root); }
+    root.querySelectorAll("canvas[data-chart]").forEach(draw);
   }
 
   document.addEventListener("DOMContentLoaded", function () { drawAll(document); });
-  document.addEventListener("htmx:afterSettle", function (event) { drawAll(event.detail.elt); });
+  document.addEventListener("htmx:load", function (event) { drawAll(event.detail.elt); });
 })();
