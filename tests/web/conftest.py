@@ -1,18 +1,14 @@
-"""Fixtures for the web UI: one real uvicorn process, seeded over HTTP, and a real Chromium.
+"""Fixtures for the web UI: one real ``datacat serve`` seeded over HTTP, and the system Chromium.
 
-The server is the production app (``uvicorn datacat.app:app``) on a throwaway SQLite
-file, started once for the whole web run; the browser is the system Chromium, launched
-headless through Playwright — never a downloaded one.
+The server and the data are made once for the whole web run (seeding is the slow part);
+each browser test gets a fresh context, so cookies, history and viewport never leak
+between tests. A page that throws, pops a dialog (an alert means injected script ran)
+or gets a 5xx fails the test that opened it, and every page is screenshotted.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
+import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,10 +16,12 @@ from typing import Any
 
 import httpx
 import pytest
-from webdata import Seeded, seed
+from serving import serve
+from webseed import Seeded, seed
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -34,52 +32,18 @@ CHROMIUM_ARGS = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real server process; its sweeper runs often so a silent session turns abandoned."""
+    """A real server process; its sweeper runs often so the silent session turns abandoned."""
     db = tmp_path_factory.mktemp("web") / "web.db"
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DATACAT_DATABASE_URL": f"sqlite+aiosqlite:///{db}",
-        "DATACAT_SWEEP_INTERVAL_S": "0.2",
-    }
-    log = (db.parent / "server.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "datacat.app:app", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
+    env = pytest.MonkeyPatch()
+    env.setenv("DATACAT_SWEEP_INTERVAL_S", "0.2")
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start; see {log.name}")
-            time.sleep(0.05)
-        yield url
+        with serve(f"sqlite+aiosqlite:///{db}") as url:
+            env.undo()  # the child has its copy; the rest of the run keeps the old value
+            yield url
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
-        log.close()
+        env.undo()
 
 
 @pytest.fixture(scope="session")
@@ -91,55 +55,92 @@ def http(server_url: str) -> Iterator[httpx.Client]:
 @pytest.fixture(scope="session")
 def seeded(http: httpx.Client) -> Seeded:
     data = seed(http)
-    # The silent session's 0.2 s heartbeat timeout lapses; the sweeper marks it abandoned.
     deadline = time.monotonic() + 10
-    while http.get(f"/api/sessions/{data.ids['gone']}").json()["status"] != "abandoned":
-        assert time.monotonic() < deadline, "sweeper never marked the silent session"
+    ghost = data.ids["ghost"]
+    while http.get(f"/api/sessions/{ghost}").json()["status"] != "abandoned":
+        assert time.monotonic() < deadline, "the sweeper never marked the silent session"
         time.sleep(0.1)
     return data
 
 
 @pytest.fixture(scope="session")
-def chromium() -> Iterator[Any]:
-    """The system Chromium (``/usr/bin/chromium``); tests skip if it is not installed."""
+def browser() -> Iterator[Any]:
+    """The system Chromium, headless; never a downloaded one."""
+    if not CHROMIUM.exists():
+        pytest.skip("no /usr/bin/chromium (apt-get install chromium; `make test` does it)")
     from playwright.sync_api import sync_playwright
 
-    executable = shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(executable).exists():
-        pytest.skip("no system Chromium (apt-get install chromium; `make test` does it)")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=executable, headless=True, args=CHROMIUM_ARGS
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
         )
-        yield browser
-        browser.close()
+        yield launched
+        launched.close()
+
+
+class Problems:
+    """What went wrong in a test's pages: script errors, dialogs, server errors."""
+
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def watch(self, tab: Any) -> None:
+        tab.on("pageerror", lambda exc: self.items.append(f"page error: {exc}"))
+        tab.on("dialog", self._dialog)
+        tab.on(
+            "response",
+            lambda r: r.status >= 500 and self.items.append(f"{r.status} from {r.url}"),
+        )
+
+    def _dialog(self, dialog: Any) -> None:
+        self.items.append(f"dialog ({dialog.type}): {dialog.message}")
+        dialog.dismiss()
 
 
 @pytest.fixture
-def page(chromium: Any, server_url: str, seeded: Seeded) -> Iterator[Any]:
-    """A fresh tab at laptop width, UTC clock, failing the test on any script error."""
-    context = chromium.new_context(
-        base_url=server_url, viewport={"width": 1280, "height": 900}, timezone_id="UTC"
-    )
-    tab = context.new_page()
-    errors: list[str] = []
-    dialogs: list[str] = []
-    tab.on("pageerror", lambda exc: errors.append(str(exc)))
-    tab.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-    tab.script_errors = errors
-    tab.dialogs = dialogs
-    yield tab
-    context.close()
-    assert not dialogs, f"a page opened a dialog (script ran): {dialogs}"
-    assert not errors, f"script errors on the page: {errors}"
+def open_page(
+    browser: Any, server_url: str, seeded: Seeded, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., Any]]:
+    """Opens tabs (1280×800, UTC) in fresh contexts; screenshots each one at the end."""
+    problems = Problems()
+    request.node.web_problems = problems
+    opened: list[tuple[Any, Any]] = []
 
+    def make(**options: Any) -> Any:
+        settings = {
+            "base_url": server_url,
+            "viewport": {"width": 1280, "height": 800},
+            "timezone_id": "UTC",
+            **options,
+        }
+        context = browser.new_context(**settings)
+        context.set_default_timeout(10_000)
+        tab = context.new_page()
+        problems.watch(tab)
+        opened.append((context, tab))
+        return tab
 
-@pytest.fixture(scope="session")
-def screenshot() -> Callable[[Any, str], None]:
-    """Saves what a test saw as test-artifacts/screenshots/<name>.png (gitignored)."""
+    yield make
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    name = re.sub(r"[^\w.-]+", "_", request.node.name).strip("_")
+    for index, (context, tab) in enumerate(opened):
+        suffix = "" if index == 0 else f"-{index + 1}"
+        try:
+            tab.screenshot(path=str(SCREENSHOTS / f"{name}{suffix}.png"), full_page=True)
+        finally:
+            context.close()
 
-    def save(tab: Any, name: str) -> None:
-        tab.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
-    return save
+@pytest.fixture
+def page(open_page: Callable[..., Any]) -> Any:
+    return open_page()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """Fail the test itself (not its teardown) when one of its pages misbehaved."""
+    result = yield
+    problems: Problems | None = getattr(item, "web_problems", None)
+    if problems is not None and problems.items:
+        raise AssertionError("the page misbehaved:\n" + "\n".join(problems.items))
+    return result
