@@ -59,6 +59,8 @@ def session_row(row: dict[str, Any], now_us: int) -> dict[str, Any]:
         "host": row["host"] or "",
         "status": row["status"],
         "active": bool(row["active"]),
+        # Worth polling: not ended or crashed (a crash by fatal event leaves `active` set).
+        "live": row["status"] not in rules.FINAL,
         "created": display_time(row["created_us"]),
         "ended": display_time(row["ended_us"]),
         "last_seen": display_time(row["last_seen_us"]),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
@@ -70,6 +71,10 @@ def _is_htmx(request: Request) -> bool:
     """A partial swap — but a history restore (back button, cache miss) needs the page."""
     headers = request.headers
     return headers.get("HX-Request") == "true" and "HX-History-Restore-Request" not in headers
+
+
+def _url(path: str, query: str) -> str:
+    return f"{path}?{query}" if query else path
 
 
 def _page(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Any:
@@ -146,8 +151,12 @@ async def sessions_page(
         "modes": [mode.value for mode in StateMode],
         "filtered": query.is_filtered(),
     }
-    template = "_sessions_table.html" if _is_htmx(request) else "sessions.html"
-    return _page(request, template, context, 422 if query.error else 200)
+    if not _is_htmx(request):
+        return _page(request, "sessions.html", context, 422 if query.error else 200)
+    response = _page(request, "_sessions_table.html", context, 422 if query.error else 200)
+    # The address bar gets the tidy URL (no empty fields), not the raw form serialisation.
+    response.headers["HX-Push-Url"] = _url("/sessions", query.query_string(cursor=cursor))
+    return response
 
 
 # -- session detail -------------------------------------------------------------------
@@ -265,7 +274,7 @@ async def session_live(
     }
     if context["state_changed"]:
         context |= await _state_context(repo, session_id)
-    return _page(request, "_session_live.html", context, 200 if row["active"] else STOP_POLLING)
+    return _page(request, "_session_live.html", context, 200 if row["live"] else STOP_POLLING)
 
 
 # -- metrics explorer -----------------------------------------------------------------
@@ -318,7 +327,11 @@ async def metrics_page(
             chart = ctx.chart("series-chart", name, series)
     context = {"form": form, "chart": chart, "error": error, "hint": hint}
     if _is_htmx(request):
-        return _page(request, "_series.html", context)
+        response = _page(request, "_series.html", context)
+        response.headers["HX-Push-Url"] = _url(
+            "/metrics", urlencode({k: v for k, v in form.items() if v})
+        )
+        return response
     context |= {
         "nav": "metrics",
         "names": await repo.metric_names(),

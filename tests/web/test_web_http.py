@@ -11,9 +11,10 @@ import re
 
 import httpx
 import pytest
-from webdata import XSS_EVENT, XSS_KEY, XSS_METRIC, XSS_PRODUCT, XSS_STATE_HTML, Seeded
+from webseed import XSS, XSS_METRIC, XSS_STATE, Seeded, expected_series
 
 HTMX = {"HX-Request": "true"}
+PROBE_FILTER = "state_path=window_state.open&state_value=space+probe"
 SPACE_PROBE = "/metrics?" + "&".join(
     [
         "name=memory_usage",
@@ -24,7 +25,13 @@ SPACE_PROBE = "/metrics?" + "&".join(
     ]
 )
 RUNNING_CPU = "/metrics?" + "&".join(
-    ["name=cpu_usage", "aggregation=all", "mode=current", "path=application.status", "value=running"]
+    [
+        "name=cpu_usage",
+        "aggregation=all",
+        "mode=current",
+        "path=application.status",
+        "value=running",
+    ]
 )
 
 
@@ -66,13 +73,15 @@ def test_session_page_and_its_partials(http: httpx.Client, seeded: Seeded) -> No
 
 
 def test_live_poll_of_a_finished_session_stops_polling(http: httpx.Client, seeded: Seeded) -> None:
-    response = http.get(f"/ui/sessions/{seeded.ids['p1']}/live", headers=HTMX)
-    assert response.status_code == 286  # htmx cancels the `every` trigger on 286
+    for role in ("p1", "p4"):  # ended; crashed by a fatal exception event
+        response = http.get(f"/ui/sessions/{seeded.ids[role]}/live", headers=HTMX)
+        assert response.status_code == 286, role  # htmx cancels the `every` trigger on 286
 
 
 def test_live_poll_resends_state_only_when_it_changed(http: httpx.Client, seeded: Seeded) -> None:
     sid = seeded.ids["p2"]
-    digest = re.search(r'id="state-digest" name="known" value="(\w+)"', http.get(f"/sessions/{sid}").text)
+    page = http.get(f"/sessions/{sid}").text
+    digest = re.search(r'id="state-digest" name="known" value="(\w+)"', page)
     assert digest
     same = http.get(f"/ui/sessions/{sid}/live", params={"known": digest.group(1)}, headers=HTMX)
     assert 'id="state"' not in same.text
@@ -105,26 +114,38 @@ def test_pages_link_no_cdn(http: httpx.Client, seeded: Seeded) -> None:
 
 def test_user_values_are_escaped(http: httpx.Client, seeded: Seeded) -> None:
     body = http.get(f"/sessions/{seeded.ids['xss']}").text
-    for raw in (XSS_EVENT, XSS_PRODUCT, XSS_STATE_HTML, XSS_KEY, "<b>x</b>", "bad <value>"):
+    for raw in (XSS, XSS_STATE, XSS_METRIC, "<b>0.0.1</b>"):
         assert raw not in body, raw
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body
-    assert "&lt;b&gt;bold-product&lt;/b&gt;" in body
-    assert "&lt;img src=x onerror=alert(2)&gt;" in body
-    # The metric's name reaches the chart as JSON with <, > escaped: no tag can close the script.
+    assert "&lt;img src=x onerror=alert(1)&gt;" in body
+    assert "&lt;b&gt;0.0.1&lt;/b&gt;" in body
+    # The metric's name reaches the chart as JSON with <, > escaped: it cannot end the script.
     assert chart_data(body, "chart-1")["name"] == XSS_METRIC
-    assert "\\u003csvg onload=alert(3)\\u003e" in body
-    sessions = http.get("/sessions", params={"product": XSS_PRODUCT}).text
+    assert "\\u003c/script\\u003e\\u003cscript\\u003ealert(2)" in body
+    sessions = http.get("/sessions", params={"product": XSS}).text
     assert session_ids(sessions) == {seeded.ids["xss"]}
-    assert XSS_PRODUCT not in sessions and "&lt;b&gt;bold-product&lt;/b&gt;" in sessions
+    assert XSS not in sessions.split("<main>", 1)[1]
     explorer = http.get("/metrics").text
-    assert XSS_METRIC not in explorer and "&lt;svg onload=alert(3)&gt;" in explorer
+    assert XSS_METRIC not in explorer and "&lt;/script&gt;&lt;script&gt;alert(2)" in explorer
+
+
+def expected(seeded: Seeded, name: str, *args: str) -> tuple[str, str, str, str]:
+    stats = expected_series(list(seeded.specs.values()), name, *args)
+    return stats.sessions, stats.peak, stats.average, stats.min
+
+
+def shown(body: str) -> tuple[str, str, str, str]:
+    return tuple(  # type: ignore[return-value]
+        stat(body, name) for name in ("sessions-matched", "peak", "average", "min")
+    )
 
 
 def test_seed_example_space_probe_peak_memory(http: httpx.Client, seeded: Seeded) -> None:
     body = http.get(SPACE_PROBE, headers=HTMX).text
     assert "<html" not in body  # htmx gets the fragment only
-    assert stat(body, "sessions-matched") == "2"
-    assert (stat(body, "peak"), stat(body, "average"), stat(body, "min")) == ("420", "335", "250")
+    assert shown(body) == ("2", "420", "335", "250")
+    query = ("peak", "contains", "window_state.open", "space probe")
+    assert shown(body) == expected(seeded, "memory_usage", *query)
     points = chart_data(body)["points"]
     assert sorted(p["v"] for p in points) == [250, 420]
     assert {p["s"] for p in points} == {seeded.ids["p1"], seeded.ids["p2"]}
@@ -133,10 +154,11 @@ def test_seed_example_space_probe_peak_memory(http: httpx.Client, seeded: Seeded
 def test_seed_example_cpu_of_running_applications(http: httpx.Client, seeded: Seeded) -> None:
     body = http.get(RUNNING_CPU).text
     assert "<html" in body  # the same URL without htmx is the whole page
+    query = ("all", "current", "application.status", "running")
+    assert shown(body) == expected(seeded, "cpu_usage", *query)
     assert stat(body, "sessions-matched") == "2"
-    assert (stat(body, "peak"), stat(body, "average"), stat(body, "min")) == ("50", "30", "10")
     points = chart_data(body)["points"]
-    assert [p["v"] for p in points] == [10, 20, 30, 40, 50]  # oldest first
+    assert [p["v"] for p in points] == [10, 20, 30, 40, 55]  # oldest first
     assert {p["s"] for p in points} == {seeded.ids["s1"], seeded.ids["s2"]}
 
 
@@ -144,12 +166,14 @@ def test_explorer_ever_mode_finds_a_window_closed_since(http: httpx.Client, seed
     body = http.get(SPACE_PROBE.replace("mode=contains", "mode=ever"), headers=HTMX).text
     assert stat(body, "sessions-matched") == "3"
     assert stat(body, "peak") == "700"
+    query = ("peak", "ever", "window_state.open", "space probe")
+    assert shown(body) == expected(seeded, "memory_usage", *query)
     assert {p["s"] for p in chart_data(body)["points"]} == {
         seeded.ids[role] for role in ("p1", "p2", "p4")
     }
 
 
-def test_explorer_half_filter_is_not_applied_and_says_so(http: httpx.Client, seeded: Seeded) -> None:
+def test_explorer_half_filter_is_not_applied(http: httpx.Client, seeded: Seeded) -> None:
     body = http.get("/metrics?name=memory_usage&mode=current&path=window_state.open").text
     assert "Enter both a state path and a value" in body
     assert stat(body, "sessions-matched") == "4"
@@ -158,12 +182,12 @@ def test_explorer_half_filter_is_not_applied_and_says_so(http: httpx.Client, see
 @pytest.mark.parametrize(
     ("query", "roles"),
     [
-        ("state_path=window_state.open&state_value=space+probe&state_mode=contains", {"p1", "p2"}),
-        ("state_path=window_state.open&state_value=space+probe&state_mode=ever", {"p1", "p2", "p4"}),
+        (f"{PROBE_FILTER}&state_mode=contains", {"p1", "p2"}),
+        (f"{PROBE_FILTER}&state_mode=ever", {"p1", "p2", "p4"}),
         ("state_path=application.status&state_value=running&state_mode=current", {"s1", "s2"}),
         ("status=crashed", {"p4"}),
         ("status=hung", {"s2"}),
-        ("status=abandoned", {"gone"}),
+        ("status=abandoned", {"ghost"}),
         ("product=svc-worker&status=ended", {"s3"}),
     ],
 )
