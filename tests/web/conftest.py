@@ -16,8 +16,9 @@ from typing import Any
 
 import httpx
 import pytest
-from serving import serve
 from webseed import Seeded, seed
+
+from serving import serve
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
@@ -101,7 +102,7 @@ class Problems:
 def open_page(
     browser: Any, server_url: str, seeded: Seeded, request: pytest.FixtureRequest
 ) -> Iterator[Callable[..., Any]]:
-    """Opens tabs (1280×800, UTC) in fresh contexts; screenshots each one at the end."""
+    """Opens tabs (1280x800, UTC) in fresh contexts; screenshots each one at the end."""
     problems = Problems()
     request.node.web_problems = problems
     opened: list[tuple[Any, Any]] = []

@@ -161,12 +161,15 @@ class Seeded:
     after_services: datetime
     """The services were created between ``after_probes`` and this; the rest after it."""
     created_by_tests: list[str] = field(default_factory=list)
+    """Sessions tests opened, still active."""
+    ended_by_tests: int = 0
     events_by_tests: int = 0
 
     def status_counts(self) -> Counter[str]:
         """Seeded statuses plus the (active) sessions tests have opened since."""
         counts = Counter(spec.status for spec in self.specs.values())
         counts["active"] += len(self.fillers) + len(self.created_by_tests)
+        counts["ended"] += self.ended_by_tests
         return counts
 
     def seeded_events(self) -> int:
