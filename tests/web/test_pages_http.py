@@ -7,6 +7,7 @@ HTML (where a browser would already have parsed any injected tag away).
 
 from __future__ import annotations
 
+import re
 from urllib.parse import quote
 
 import httpx
@@ -82,6 +83,25 @@ def test_live_poll_stops_once_the_session_has_ended(web: httpx.Client, seeded: S
     assert web.get(f"/ui/sessions/{ended}/live", headers=HX).status_code == 286
     assert "live-poller" not in web.get(f"/sessions/{ended}").text
     assert "live-poller" in web.get(f"/sessions/{seeded.ids['s1']}").text
+
+
+def test_live_poll_resends_state_only_when_it_changed(web: httpx.Client, seeded: Seeded) -> None:
+    """A folded state tree stays folded: the tree is re-sent only if the state differs."""
+    session = seeded.ids["s1"]
+    html = web.get(f"/sessions/{session}").text
+    digest = re.search(r'id="state-digest" name="known" value="(\w+)"', html)
+    assert digest
+    live = f"/ui/sessions/{session}/live"
+    same = web.get(live, params={"known": digest.group(1)}, headers=HX).text
+    assert 'id="state-tree"' not in same and 'id="events"' in same
+    stale = web.get(live, params={"known": "0"}, headers=HX).text
+    assert 'id="state-tree"' in stale
+
+
+def test_history_restore_gets_the_whole_page(web: httpx.Client) -> None:
+    """The back button after swaps asks with HX-History-Restore-Request: it needs a page."""
+    headers = {**HX, "HX-History-Restore-Request": "true"}
+    assert "<html" in web.get("/sessions?status=ended", headers=headers).text
 
 
 def test_unknown_session_is_a_404_page(web: httpx.Client) -> None:

@@ -84,13 +84,11 @@ def test_live_refresh_shows_new_event(page: Any, seeded: Seeded, http: httpx.Cli
     assert page.locator("#events .event-name").count() == 0
     seeded.log_event(http, session_id, "live-ping")
     http.post(f"/api/sessions/{session_id}/state", json={"phase": "two"}).raise_for_status()
-    http.post(f"/api/sessions/{session_id}/metrics", json={"name": "load", "value": 3})
+    seeded.log_metric(http, session_id, "load", 3)
     eventually(lambda: texts(page, "#events .event-name"), ["live-ping"], timeout=8)
     eventually(lambda: '"two"' in page.locator("#state-tree").inner_text(), True, timeout=8)
     eventually(lambda: chart_points(page, "chart-1"), 1, timeout=8)
     assert page.evaluate("window.notReloaded") is True
     # Once the session ends the page shows it, and stops polling.
-    http.post(f"/api/sessions/{session_id}/end", json={}).raise_for_status()
-    seeded.created_by_tests.remove(session_id)
-    seeded.ended_by_tests += 1
+    seeded.end_session(http, session_id)
     eventually(lambda: page.locator("[data-testid=status] .badge").inner_text(), "ended", 8)

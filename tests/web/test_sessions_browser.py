@@ -39,11 +39,12 @@ def test_status_filter(page: Any, seeded: Seeded) -> None:
     for status, keys in (("hung", {"s2"}), ("crashed", {"p4"}), ("abandoned", {"ghost"})):
         page.select_option("#filters select[name=status]", status)
         _shows(page, _ids(seeded, *keys))
+    ended = _ids(seeded, "p1", "p3", "s3") | set(seeded.ended_by_tests)
     page.select_option("#filters select[name=status]", "ended")
-    _shows(page, _ids(seeded, "p1", "p3", "s3"))
+    _shows(page, ended)
     assert page.evaluate("window.swappedOnly") is True, "a filter change reloaded the page"
     assert all(b == "ended" for b in page.locator("#sessions tbody .badge").all_inner_texts())
-    _check_shared_url(page, _ids(seeded, "p1", "p3", "s3"), {"status": "ended"})
+    _check_shared_url(page, ended, {"status": "ended"})
 
 
 def test_product_filter(page: Any, seeded: Seeded) -> None:
@@ -123,6 +124,17 @@ def test_sorting_toggles_order(page: Any, seeded: Seeded) -> None:
     eventually(lambda: session_ids(page), expected)
     page.reload()
     assert session_ids(page) == expected
+
+
+def test_sort_survives_a_filter_change(page: Any, seeded: Seeded) -> None:
+    page.goto("/sessions?product=svc-worker&sort=created_at")
+    oldest_first = [seeded.ids[k] for k in ("s1", "s2", "s3")]
+    assert session_ids(page) == oldest_first
+    page.select_option("#filters select[name=status]", "ended")
+    eventually(lambda: session_ids(page), [seeded.ids["s3"]])
+    page.select_option("#filters select[name=status]", "")
+    eventually(lambda: session_ids(page), oldest_first)
+    assert query_of(page).get("sort") == "created_at"
 
 
 def test_next_page(page: Any, seeded: Seeded) -> None:

@@ -162,21 +162,22 @@ class Seeded:
     """The services were created between ``after_probes`` and this; the rest after it."""
     created_by_tests: list[str] = field(default_factory=list)
     """Sessions tests opened, still active."""
-    ended_by_tests: int = 0
+    ended_by_tests: list[str] = field(default_factory=list)
     events_by_tests: int = 0
+    points_by_tests: int = 0
 
     def status_counts(self) -> Counter[str]:
         """Seeded statuses plus the (active) sessions tests have opened since."""
         counts = Counter(spec.status for spec in self.specs.values())
         counts["active"] += len(self.fillers) + len(self.created_by_tests)
-        counts["ended"] += self.ended_by_tests
+        counts["ended"] += len(self.ended_by_tests)
         return counts
 
     def seeded_events(self) -> int:
         return sum(len(spec.events) for spec in self.specs.values()) + self.events_by_tests
 
     def seeded_points(self) -> int:
-        return sum(len(spec.points) for spec in self.specs.values())
+        return sum(len(spec.points) for spec in self.specs.values()) + self.points_by_tests
 
     def open_session(self, http: httpx.Client, product: str) -> str:
         """A new active session made by a test, counted so dashboard totals stay known."""
@@ -184,9 +185,20 @@ class Seeded:
         self.created_by_tests.append(session_id)
         return session_id
 
+    def end_session(self, http: httpx.Client, session_id: str) -> None:
+        """End a session a test opened, keeping the expected status counts right."""
+        _ok(http.post(f"/api/sessions/{session_id}/end", json={}))
+        self.created_by_tests.remove(session_id)
+        self.ended_by_tests.append(session_id)
+
     def log_event(self, http: httpx.Client, session_id: str, name: str) -> None:
         _ok(http.post(f"/api/sessions/{session_id}/events", json={"name": name}))
         self.events_by_tests += 1
+
+    def log_metric(self, http: httpx.Client, session_id: str, name: str, value: float) -> None:
+        body = {"name": name, "value": value}
+        _ok(http.post(f"/api/sessions/{session_id}/metrics", json=body))
+        self.points_by_tests += 1
 
 
 def _ok(response: httpx.Response) -> Any:
