@@ -29,6 +29,7 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 
 CLIENT_TARGET = ">= 50,000 metrics/s, < 10 µs per call in the app"
+PAGE_TARGET = "< 300 ms server time (p99), 10,000 sessions + 1,000,000 points"
 
 
 def _external(cfg: Config, command: Sequence[str], timeout_s: float) -> list[Result]:
@@ -60,6 +61,12 @@ def _from_line(line: dict[str, Any]) -> Result:
     }
     met = line.get("met")
     target = line.get("target", "")
+    name = str(line["measure"])
+    if "page" in line:  # one line per UI page: name the row after it
+        name = f"page {line['page']}"
+        target = target or PAGE_TARGET
+        if met is None and "server_p99" in line:
+            met = line["server_p99"] < 300
     if "client_call_us" in line and "metrics_per_s_end_to_end" in line:
         target = target or CLIENT_TARGET
         if met is None:
@@ -69,7 +76,7 @@ def _from_line(line: dict[str, Any]) -> Result:
         for k, v in figures.items()
         if isinstance(v, int | float) and not isinstance(v, bool)
     )
-    return Result(str(line["measure"]), str(target), measured, met, figures)
+    return Result(name, str(target), measured, met, figures)
 
 
 def client_overhead(cfg: Config) -> list[Result]:
@@ -83,7 +90,7 @@ def client_overhead(cfg: Config) -> list[Result]:
 
 def pages(cfg: Config) -> list[Result]:
     """UI page timings (bench/pages.py starts its own server)."""
-    sessions, points = cfg.pick(1_000, 20), cfg.pick(100_000, 1_000)
+    sessions, points = cfg.pick(10_000, 20), cfg.pick(1_000_000, 1_000)
     command = ["bench.pages", "--sessions", str(sessions), "--points", str(points)]
     return _external(cfg, command, cfg.seconds(600, 120))
 

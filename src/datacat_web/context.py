@@ -64,8 +64,21 @@ def session_row(row: dict[str, Any], now_us: int) -> dict[str, Any]:
         "created": display_time(row["created_us"]),
         "ended": display_time(row["ended_us"]),
         "last_seen": display_time(row["last_seen_us"]),
-        "duration": duration(row["created_us"], row["ended_us"], now_us),
+        "duration": duration(row["created_us"], _finished_us(row), now_us),
     }
+
+
+def _finished_us(row: dict[str, Any]) -> int | None:
+    """When the session stopped: its end, or for a crash or silence, the last word heard.
+
+    A session crashed by a fatal exception (or abandoned) never sends an end, so counting
+    its duration up to now would make it grow forever.
+    """
+    if row["ended_us"] is not None:
+        return row["ended_us"]
+    if row["status"] in (rules.CRASHED, rules.ABANDONED):
+        return row["last_seen_us"]
+    return None
 
 
 def event_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -153,7 +166,7 @@ def parse_browser_query(params: dict[str, str]) -> BrowserQuery:
         query.sort, query.descending = sort.lstrip("-"), sort.startswith("-")
     try:
         query.filters = SessionFilter(
-            status=values["status"] if values["status"] in rules.STATUSES else None,
+            status=_status(values["status"]),
             product=values["product"] or None,
             created_after_us=parse_time(values["created_after"]),
             created_before_us=parse_time(values["created_before"]),
@@ -162,6 +175,12 @@ def parse_browser_query(params: dict[str, str]) -> BrowserQuery:
     except ValueError as exc:
         query.error = str(exc)
     return query
+
+
+def _status(text: str) -> str | None:
+    if text and text not in rules.STATUSES:
+        raise ValueError(f"unknown status {text!r}: one of {', '.join(rules.STATUSES)}")
+    return text or None
 
 
 def parse_time(text: str) -> int | None:

@@ -114,6 +114,7 @@ def test_unknown_session_is_a_404_page(web: httpx.Client) -> None:
 @pytest.mark.parametrize(
     "url",
     [
+        "/sessions?status=sleeping",
         "/sessions?created_after=yesterday",
         "/sessions?created_before=2026-13-45T99:00",
         "/sessions?state_path=a..b&state_value=x",

