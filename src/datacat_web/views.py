@@ -168,8 +168,12 @@ Cursor = Annotated[str | None, Query(max_length=512)]
 async def _events_context(
     repo: Repository, session_id: str, event_name: str, cursor: str | None
 ) -> dict[str, Any]:
-    page = await repo.recent_events(
-        session_id, name=event_name or None, cursor=cursor, limit=EVENTS_PER_PAGE
+    page = await repo.list_events(
+        session_id,
+        name=event_name or None,
+        cursor=cursor,
+        limit=EVENTS_PER_PAGE,
+        newest_first=True,
     )
     return {
         "events": [ctx.event_row(e) for e in page.items],

@@ -264,7 +264,10 @@ class Repository:
         until_us: int | None = None,
         cursor: str | None = None,
         limit: int = 100,
+        newest_first: bool = False,
     ) -> Page:
+        """A session's events, oldest first; ``newest_first`` pages from the latest
+        backwards instead (a live view wants the newest on its first page)."""
         return await self._list_logged(
             events,
             (events.c.name, events.c.data),
@@ -274,6 +277,7 @@ class Repository:
             until_us,
             cursor,
             limit,
+            newest_first,
         )
 
     async def list_metrics(
@@ -391,6 +395,7 @@ class Repository:
         until_us: int | None,
         cursor: str | None,
         limit: int,
+        newest_first: bool = False,
     ) -> Page:
         async with self.engine.connect() as conn:
             pk = (await self._session_row(conn, session_id))["pk"]
@@ -402,40 +407,12 @@ class Repository:
             if until_us is not None:
                 conditions.append(table.c.ts_us < until_us)
             if cursor is not None:
-                conditions.append(table.c.id > decode_cursor(cursor, 1)[0])
+                after = decode_cursor(cursor, 1)[0]
+                conditions.append(table.c.id < after if newest_first else table.c.id > after)
             query = (
                 select(table.c.id, table.c.ts_us, *columns)
                 .where(*conditions)
-                .order_by(table.c.id)
-                .limit(limit + 1)
-            )
-            rows = [dict(r) for r in (await conn.execute(query)).mappings()]
-        return _page(rows, limit)
-
-    async def recent_events(
-        self,
-        session_id: str,
-        name: str | None = None,
-        cursor: str | None = None,
-        limit: int = 100,
-    ) -> Page:
-        """A session's events newest first (the web UI's live view), paging towards older.
-
-        ``list_events`` pages forwards from the oldest, so a session's newest events would
-        sit behind every older page; a live view wants them on the first. Keyset on the
-        (session_pk, id) index, read backwards.
-        """
-        async with self.engine.connect() as conn:
-            pk = (await self._session_row(conn, session_id))["pk"]
-            conditions = [events.c.session_pk == pk]
-            if name is not None:
-                conditions.append(events.c.name == name)
-            if cursor is not None:
-                conditions.append(events.c.id < decode_cursor(cursor, 1)[0])
-            query = (
-                select(events.c.id, events.c.ts_us, events.c.name, events.c.data)
-                .where(*conditions)
-                .order_by(events.c.id.desc())
+                .order_by(table.c.id.desc() if newest_first else table.c.id)
                 .limit(limit + 1)
             )
             rows = [dict(r) for r in (await conn.execute(query)).mappings()]
