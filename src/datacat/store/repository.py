@@ -10,27 +10,23 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from sqlalchemy import (
     ColumnElement,
-    Select,
-    Table,
-    Text,
     and_,
-    cast,
     func,
     or_,
     select,
     text,
-    tuple_,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from datacat.store import logged
 from datacat.store import status as rules
 from datacat.store.database import WRITE_OPTION, create_engine
 from datacat.store.metricquery import SeriesQuery, SeriesResult, run_series
@@ -180,12 +176,14 @@ class Repository:
         """The seed's session object: the row plus every event and metric, in order."""
         async with self.engine.connect() as conn:
             row = await self._session_row(conn, session_id)
-            decode = _fragment if encoded_json else _decode
+            decode = logged.fragment if encoded_json else logged.decode
             row["events"] = [
-                _event_dict(r, decode) for r in await conn.execute(_event_query([row["pk"]]))
+                logged.event_dict(r, decode)
+                for r in await conn.execute(logged.event_query([row["pk"]]))
             ]
             row["metrics"] = [
-                _metric_dict(r, decode) for r in await conn.execute(_metric_query([row["pk"]]))
+                logged.metric_dict(r, decode)
+                for r in await conn.execute(logged.metric_query([row["pk"]]))
             ]
             return row
 
@@ -214,10 +212,24 @@ class Repository:
             if not page:
                 return
             pks = [row["pk"] for row in page]
-            decode = _fragment if encoded_json else _decode
-            event_stream = _ChunkedRows(self.engine, events, _event_query, _event_dict, decode, pks)
-            metric_stream = _ChunkedRows(
-                self.engine, metrics, _metric_query, _metric_dict, decode, pks
+            decode = logged.fragment if encoded_json else logged.decode
+            event_stream = logged.ChunkedRows(
+                self.engine,
+                events,
+                logged.event_query,
+                logged.event_dict,
+                decode,
+                pks,
+                EXPORT_CHUNK,
+            )
+            metric_stream = logged.ChunkedRows(
+                self.engine,
+                metrics,
+                logged.metric_query,
+                logged.metric_dict,
+                decode,
+                pks,
+                EXPORT_CHUNK,
             )
             for row in page:
                 yield "session", row
@@ -417,116 +429,6 @@ class Repository:
             )
             rows = [dict(r) for r in (await conn.execute(query)).mappings()]
         return _page(rows, limit)
-
-
-def _event_query(pks: list[int]) -> Select[Any]:
-    return (
-        select(
-            events.c.session_pk,
-            events.c.id,
-            events.c.ts_us,
-            events.c.name,
-            _raw_json(events.c.data),
-        )
-        .where(events.c.session_pk.in_(pks))
-        .order_by(events.c.session_pk, events.c.id)
-    )
-
-
-def _metric_query(pks: list[int]) -> Select[Any]:
-    return (
-        select(
-            metrics.c.session_pk,
-            metrics.c.id,
-            metrics.c.ts_us,
-            metrics.c.name,
-            metrics.c.value,
-            _raw_json(metrics.c.tags),
-        )
-        .where(metrics.c.session_pk.in_(pks))
-        .order_by(metrics.c.session_pk, metrics.c.id)
-    )
-
-
-Decode = Callable[[str | None], Any]
-
-
-def _event_dict(row: Any, decode: Decode) -> dict[str, Any]:
-    return {"ts_us": row[2], "name": row[3], "data": decode(row[4])}
-
-
-def _metric_dict(row: Any, decode: Decode) -> dict[str, Any]:
-    return {"ts_us": row[2], "name": row[3], "value": row[4], "tags": decode(row[5])}
-
-
-class _ChunkedRows:
-    """Events or metrics of a page of sessions, read in keyset chunks in (session, id) order.
-
-    ``rows_of(pk)`` must be called for the page's sessions in ascending order — the order
-    the rows arrive in — so one chunk is held at a time whatever the sessions' sizes.
-    """
-
-    def __init__(
-        self,
-        engine: AsyncEngine,
-        table: Table,
-        query: Callable[[list[int]], Select[Any]],
-        to_dict: Callable[[Any, Decode], dict[str, Any]],
-        decode: Decode,
-        pks: list[int],
-    ) -> None:
-        self._engine = engine
-        self._table = table
-        self._query = query(pks)
-        self._dict = to_dict
-        self._decode = decode
-        self._buffer: list[Any] = []
-        self._at = 0
-        self._last: tuple[int, int] | None = None
-        self._done = False
-
-    async def _fill(self) -> None:
-        query = self._query.limit(EXPORT_CHUNK)
-        if self._last is not None:
-            table = self._table
-            query = query.where(tuple_(table.c.session_pk, table.c.id) > tuple_(*self._last))
-        async with self._engine.connect() as conn:
-            self._buffer = list(await conn.execute(query))
-        self._at = 0
-        self._done = len(self._buffer) < EXPORT_CHUNK
-        if self._buffer:
-            self._last = (self._buffer[-1][0], self._buffer[-1][1])
-
-    async def rows_of(self, pk: int) -> AsyncIterator[list[dict[str, Any]]]:
-        while True:
-            if self._at == len(self._buffer):
-                if self._done:
-                    return
-                await self._fill()
-                continue
-            chunk = []
-            while self._at < len(self._buffer) and self._buffer[self._at][0] == pk:
-                chunk.append(self._dict(self._buffer[self._at], self._decode))
-                self._at += 1
-            if chunk:
-                yield chunk
-            if self._at < len(self._buffer):
-                return  # the next row belongs to a later session
-
-
-def _raw_json(column: Any) -> Any:
-    """Read a JSON column as its text, to be decoded by orjson: several times faster for
-    the thousands of rows a session's events can number than per-row type processing."""
-    return cast(column, Text)
-
-
-def _decode(text: str | None) -> Any:
-    return None if text is None else orjson.loads(text)
-
-
-def _fragment(text: str | None) -> Any:
-    """Stored JSON text, to be written into a response as it is: no decode, no re-encode."""
-    return None if text is None else orjson.Fragment(text)
 
 
 def _plausible_id(session_id: str) -> bool:
