@@ -21,12 +21,13 @@ def test_server_down_and_restarted_loses_and_duplicates_nothing(
     assert session.flush(30)
 
     own_server.stop()
+    down_at = time.monotonic()
     for i in range(3000):
         session.log_metric("during", i)
         session.log_event("during", {"i": i}) if i % 100 == 0 else None
     session.update_state({"phase": "while down"})
-    time.sleep(1.0)  # the worker is failing and backing off
-    assert not session.flush(0.2)
+    assert not session.flush(0.2)  # the worker is failing and backing off
+    time.sleep(max(0.0, 5.0 - (time.monotonic() - down_at)))  # down for 5 s in all
     own_server.start()
 
     assert session.flush(60)
