@@ -79,3 +79,42 @@ def test_db_upgrade_command_creates_the_schema(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "database at head" in result.stdout and db.exists()
+
+
+
+def test_a_lost_database_connection_is_a_503_then_recovers() -> None:
+    import asyncio
+    import uuid
+
+    import asyncpg
+
+    from conftest import PG_ADMIN_URL
+
+    name = f"datacat_lost_{uuid.uuid4().hex[:10]}"
+
+    async def admin(sql: str) -> None:
+        connection = await asyncpg.connect(PG_ADMIN_URL)
+        try:
+            await connection.execute(sql)
+        finally:
+            await connection.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+    try:
+        with serve(f"{base}/{name}") as url:
+            session_id = httpx.post(f"{url}/api/sessions").json()["session_id"]
+            # The database restarts under the server: every pooled connection dies.
+            asyncio.run(
+                admin(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    f"WHERE datname = '{name}'"
+                )
+            )
+            lost = httpx.post(f"{url}/api/sessions/{session_id}/events", json={"name": "x"})
+            assert lost.status_code == 503, lost.text
+            assert lost.headers["retry-after"] == "1" and "unavailable" in lost.json()["detail"]
+            retry = httpx.post(f"{url}/api/sessions/{session_id}/events", json={"name": "x"})
+            assert retry.status_code == 200
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
