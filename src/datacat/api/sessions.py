@@ -47,6 +47,7 @@ INVALID: dict[int | str, dict[str, Any]] = {
         "model": ErrorBody,
         "description": "Body or parameters invalid; `detail` names the field",
     },
+    503: {"model": ErrorBody, "description": "Database unavailable; retry after Retry-After"},
 }
 
 router = APIRouter(prefix="/api/sessions", tags=["sessions"], route_class=FastJsonRoute)
