@@ -8,7 +8,6 @@ server as ``postgres`` on 127.0.0.1:5432).
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -23,10 +22,8 @@ from datacat.app import create_app
 from datacat.settings import Settings
 from datacat.store.migrate import upgrade
 from datacat.store.repository import Repository
+from serving import PG_ADMIN_URL, pg_database_url
 
-PG_ADMIN_URL = os.environ.get(
-    "DATACAT_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 BACKENDS = ("sqlite", "postgresql")
 _exercised: Counter[str] = Counter()
 
@@ -45,8 +42,7 @@ async def postgres_url() -> AsyncIterator[str]:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
-    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
-    yield f"{base}/{name}"
+    yield pg_database_url(name)
     admin = await asyncpg.connect(PG_ADMIN_URL)
     try:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -112,8 +108,7 @@ async def fresh_repo(backend: str, tmp_path: Path) -> AsyncIterator[Repository]:
     name = f"datacat_fresh_{uuid.uuid4().hex[:12]}"
     admin = await asyncpg.connect(PG_ADMIN_URL)
     await admin.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
-    repository = Repository.from_url(f"{base}/{name}")
+    repository = Repository.from_url(pg_database_url(name))
     try:
         await upgrade(repository.engine)
         await repository.start()

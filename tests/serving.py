@@ -13,6 +13,17 @@ from contextlib import contextmanager
 
 import httpx
 
+# The PostgreSQL the suite creates its throwaway databases on (DATACAT_TEST_PG_URL overrides).
+PG_ADMIN_URL = os.environ.get(
+    "DATACAT_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def pg_database_url(name: str) -> str:
+    """The SQLAlchemy (asyncpg) URL of database ``name`` on the suite's PostgreSQL."""
+    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+    return f"{base}/{name}"
+
 
 def free_port() -> int:
     with socket.socket() as sock:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import httpx
@@ -81,15 +83,7 @@ def test_db_upgrade_command_creates_the_schema(tmp_path: Path) -> None:
     assert "database at head" in result.stdout and db.exists()
 
 
-
 def test_a_lost_database_connection_is_a_503_then_recovers() -> None:
-    import asyncio
-    import uuid
-
-    import asyncpg
-
-    from conftest import PG_ADMIN_URL
-
     name = f"datacat_lost_{uuid.uuid4().hex[:10]}"
 
     async def admin(sql: str) -> None:
@@ -100,9 +94,8 @@ def test_a_lost_database_connection_is_a_503_then_recovers() -> None:
             await connection.close()
 
     asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
     try:
-        with serve(f"{base}/{name}") as url:
+        with serve(pg_database_url(name)) as url:
             session_id = httpx.post(f"{url}/api/sessions").json()["session_id"]
             # The database restarts under the server: every pooled connection dies.
             asyncio.run(
