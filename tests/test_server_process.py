@@ -8,9 +8,10 @@ import sys
 import uuid
 from pathlib import Path
 
+import asyncpg
 import httpx
 
-from serving import serve
+from serving import PG_ADMIN_URL, pg_database_url, serve
 
 
 def sqlite(path: Path) -> str:
