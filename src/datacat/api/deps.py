@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
@@ -76,3 +77,27 @@ def parse_state_filter(path: str | None, value: str | None, mode: StateMode) -> 
 
 
 Filters = Annotated[SessionFilter, Depends(session_filter)]
+
+
+@dataclass(frozen=True, slots=True)
+class LogPage:
+    """The paging and filters shared by a session's events and metrics listings."""
+
+    name: str | None
+    since_us: int | None
+    until_us: int | None
+    cursor: str | None
+    limit: int
+
+
+async def log_page(
+    name: Annotated[QueryText, Query(max_length=256)] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    cursor: Annotated[QueryText, Query(max_length=512)] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+) -> LogPage:
+    return LogPage(name, maybe_us(since), maybe_us(until), cursor, limit)
+
+
+LogPageQuery = Annotated[LogPage, Depends(log_page)]

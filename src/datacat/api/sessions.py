@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
 
 from datacat.api import render
-from datacat.api.deps import Filters, QueryText, Repo
+from datacat.api.deps import Filters, LogPageQuery, QueryText, Repo
 from datacat.api.responses import json_response, ok
 from datacat.api.routing import FastJsonRoute
 from datacat.api.schemas import (
@@ -141,39 +140,23 @@ async def heartbeat(
     return ok()
 
 
-def _range(since: datetime | None, until: datetime | None) -> tuple[int | None, int | None]:
-    return maybe_us(since), maybe_us(until)
-
-
 @router.get("/{session_id}/events", response_model=EventPage, responses={**NOT_FOUND, **INVALID})
-async def list_events(
-    session_id: str,
-    repo: Repo,
-    name: Annotated[QueryText, Query(max_length=256)] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    cursor: Annotated[QueryText, Query(max_length=512)] = None,
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
-) -> Any:
-    page = await repo.list_events(session_id, name, *_range(since, until), cursor, limit)
+async def list_events(session_id: str, repo: Repo, page: LogPageQuery) -> Any:
+    found = await repo.list_events(
+        session_id, page.name, page.since_us, page.until_us, page.cursor, page.limit
+    )
     return json_response(
-        {"items": [render.event_out(r) for r in page.items], "next_cursor": page.next_cursor}
+        {"items": [render.event_out(r) for r in found.items], "next_cursor": found.next_cursor}
     )
 
 
 @router.get("/{session_id}/metrics", response_model=MetricPage, responses={**NOT_FOUND, **INVALID})
-async def list_metrics(
-    session_id: str,
-    repo: Repo,
-    name: Annotated[QueryText, Query(max_length=256)] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    cursor: Annotated[QueryText, Query(max_length=512)] = None,
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
-) -> Any:
-    page = await repo.list_metrics(session_id, name, *_range(since, until), cursor, limit)
+async def list_metrics(session_id: str, repo: Repo, page: LogPageQuery) -> Any:
+    found = await repo.list_metrics(
+        session_id, page.name, page.since_us, page.until_us, page.cursor, page.limit
+    )
     return json_response(
-        {"items": [render.metric_out(r) for r in page.items], "next_cursor": page.next_cursor}
+        {"items": [render.metric_out(r) for r in found.items], "next_cursor": found.next_cursor}
     )
 
 

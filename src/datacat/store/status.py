@@ -18,7 +18,6 @@ CRASHED = "crashed"
 ABANDONED = "abandoned"
 STATUSES = (ACTIVE, ENDED, HUNG, CRASHED, ABANDONED)
 FINAL = frozenset({ENDED, CRASHED})
-LIVE = (ACTIVE, HUNG, ABANDONED)
 
 HUNG_EVENT = "application_appears_hung"
 RECOVERED_EVENT = "application_recovered"
