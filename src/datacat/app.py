@@ -14,6 +14,7 @@ from fastapi import FastAPI
 import datacat_web
 from datacat import memory
 from datacat.api import batch, errors, grafana, health, metrics, sessions
+from datacat.api.fastpath import FastPath
 from datacat.ingress import IngressMiddleware
 from datacat.settings import Settings
 from datacat.store.migrate import upgrade
@@ -48,7 +49,8 @@ def _tune_garbage_collector() -> None:
     memory.limit_arenas()
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, fast_path: bool = True) -> FastAPI:
+    """``fast_path=False`` serves every route through FastAPI (tests compare the two)."""
     settings = settings or Settings()
 
     @contextlib.asynccontextmanager
@@ -86,7 +88,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (sessions, batch, metrics, grafana, health):
         app.include_router(module.router)
     datacat_web.mount(app)
-    app.add_middleware(
+    if fast_path:
+        app.add_middleware(FastPath)
+    app.add_middleware(  # added last, so it runs first: limits apply to the fast path too
         IngressMiddleware,
         default_limit=settings.max_body_bytes,
         limits={"/api/batch": settings.max_batch_bytes},

@@ -15,7 +15,7 @@ from datacat.store.repository import InvalidCursor, SessionNotFound
 log = logging.getLogger(__name__)
 
 
-def _describe(error: dict[str, Any]) -> dict[str, Any]:
+def describe(error: dict[str, Any]) -> dict[str, Any]:
     """A validation error without the echoed input (which may be huge or binary)."""
     loc = list(error.get("loc", ()))
     described: dict[str, Any] = {"loc": loc, "msg": error.get("msg", ""), "type": error.get("type")}
@@ -27,7 +27,7 @@ def _describe(error: dict[str, Any]) -> dict[str, Any]:
 
 async def _validation(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    return JSONResponse({"detail": [_describe(e) for e in exc.errors()]}, status_code=422)
+    return JSONResponse({"detail": [describe(e) for e in exc.errors()]}, status_code=422)
 
 
 async def _not_found(_: Request, exc: Exception) -> JSONResponse:

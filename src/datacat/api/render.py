@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
+
+import orjson
 
 from datacat.timefmt import maybe_rfc3339, to_rfc3339
 
@@ -53,3 +56,32 @@ def metric_out(row: dict[str, Any]) -> dict[str, Any]:
 
 def state_patch(row: dict[str, Any]) -> dict[str, Any]:
     return {"id": row["id"], "timestamp": to_rfc3339(row["ts_us"]), "patch": row["patch"]}
+
+
+async def session_objects(pieces: AsyncIterable[tuple[str, Any]]) -> AsyncIterator[bytes]:
+    """The seed's session objects, comma-separated, from the repository's stream of
+    ``("session", row)``, ``("events", json_text)`` and ``("metrics", rows)`` pieces.
+
+    The events arrive as JSON text the database wrote and pass through untouched; only
+    the session's head and its metrics are encoded here.
+    """
+    open_list: bytes | None = None  # what closes the current session: its events or metrics
+    separator = b""
+    async for kind, payload in pieces:
+        if kind == "session":
+            if open_list is not None:
+                yield open_list + b","
+            head = orjson.dumps(session_summary(payload))
+            yield head[:-1] + b',"events":['
+            open_list, separator = b'],"metrics":[]}', b""
+        elif kind == "events":
+            yield separator + payload.encode()
+            separator = b","
+        else:
+            if open_list != b"]}":
+                yield b'],"metrics":['
+                open_list, separator = b"]}", b""
+            yield separator + b",".join(orjson.dumps(metric_out(row)) for row in payload)
+            separator = b","
+    if open_list is not None:
+        yield open_list

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Header, Query
 
-from datacat.api import render
+from datacat.api import documents, render
 from datacat.api.deps import Filters, LogPageQuery, QueryText, Repo
-from datacat.api.responses import json_response, ok
+from datacat.api.responses import document_response, json_response, ok
 from datacat.api.routing import FastJsonRoute
 from datacat.api.schemas import (
     EndIn,
@@ -89,11 +89,18 @@ async def list_sessions(
     )
 
 
-@router.get("/{session_id}", response_model=SessionDetail, responses=NOT_FOUND)
-async def get_session(session_id: str, repo: Repo) -> Any:
+@router.get(
+    "/{session_id}",
+    response_model=SessionDetail,
+    responses={**NOT_FOUND, 304: {"description": "Unchanged since the `If-None-Match` ETag"}},
+)
+async def get_session(
+    session_id: str,
+    repo: Repo,
+    if_none_match: Annotated[str | None, Header(max_length=1024)] = None,
+) -> Any:
     """The seed's session object — state, every event and metric — plus status and labels."""
-    session = await repo.get_session_full(session_id, encoded_json=True)
-    return json_response(render.session_detail(session))
+    return document_response(await documents.session(repo, session_id, if_none_match))
 
 
 @router.post("/{session_id}/state", response_model=StatusOK, responses={**NOT_FOUND, **INVALID})

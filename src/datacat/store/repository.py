@@ -33,6 +33,7 @@ from datacat.store.metricquery import SeriesQuery, SeriesResult, run_series
 from datacat.store.ops import CreateSession, Op, WriteResult
 from datacat.store.statefilter import StateFilter, state_condition
 from datacat.store.tables import events, metric_names, metrics, sessions, state_history
+from datacat.store.writelock import WriteLock
 from datacat.store.writer import Writer
 from datacat.timefmt import now_us
 
@@ -107,7 +108,9 @@ class Repository:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
-        self._writer = Writer(engine)
+        # Every write of this process, the sweeper's too, holds it (see writelock).
+        self._lock = WriteLock.for_url(str(engine.url))
+        self._writer = Writer(engine, self._lock)
 
     @classmethod
     def from_url(cls, url: str, pool_size: int = 10) -> Repository:
@@ -119,6 +122,7 @@ class Repository:
     async def close(self) -> None:
         await self._writer.stop()
         await self.engine.dispose()
+        self._lock.close()
 
     # -- writes -----------------------------------------------------------------------
 
@@ -146,7 +150,7 @@ class Repository:
     async def sweep_abandoned(self, now: int | None = None) -> int:
         """Mark live sessions silent past their heartbeat timeout; safe in many processes."""
         now = now_us() if now is None else now
-        async with self.engine.connect() as conn:
+        async with self._lock.hold(), self.engine.connect() as conn:
             conn = await conn.execution_options(**{WRITE_OPTION: True})
             async with conn.begin():
                 result = await conn.execute(
@@ -187,16 +191,85 @@ class Repository:
             ]
             return row
 
+    async def session_snapshot(self, session_id: str) -> dict[str, Any]:
+        """A session's row plus the last event and metric ids it holds now.
+
+        The ids bound what ``session_document`` reads, so the document is the session as
+        of this moment even while writes go on, and together with ``updated_us`` (which
+        every write to the session moves) they make its ETag.
+        """
+        if not _plausible_id(session_id):
+            raise SessionNotFound(session_id)
+        last_event = (
+            select(func.coalesce(func.max(events.c.id), 0))
+            .where(events.c.session_pk == sessions.c.pk)
+            .scalar_subquery()
+        )
+        last_metric = (
+            select(func.coalesce(func.max(metrics.c.id), 0))
+            .where(metrics.c.session_pk == sessions.c.pk)
+            .scalar_subquery()
+        )
+        query = select(
+            *SESSION_COLUMNS,
+            last_event.label("event_upto"),
+            last_metric.label("metric_upto"),
+        ).where(sessions.c.id == session_id)
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(query)).mappings().first()
+        if row is None:
+            raise SessionNotFound(session_id)
+        return dict(row)
+
+    async def session_document(self, snapshot: dict[str, Any]) -> AsyncIterator[tuple[str, Any]]:
+        """The events (``("events", json_text)`` pieces, built by the database) and then the
+        metrics (``("metrics", rows)``) of a ``session_snapshot``, in bounded chunks."""
+        pk = snapshot["pk"]
+        documents = logged.EventDocuments(self.engine, [pk], snapshot["event_upto"], EXPORT_CHUNK)
+        async for piece in documents.pieces_of(pk):
+            yield "events", piece
+        if not snapshot["metric_upto"]:
+            return
+        metric_rows = logged.ChunkedRows(
+            self.engine,
+            metrics,
+            lambda pks: logged.metric_query(pks).where(metrics.c.id <= snapshot["metric_upto"]),
+            logged.metric_dict,
+            logged.fragment,
+            [pk],
+            EXPORT_CHUNK,
+        )
+        async for chunk in metric_rows.rows_of(pk):
+            yield "metrics", chunk
+
+    async def export_version(self) -> tuple[int, int, int, int]:
+        """What changes whenever anything an export could show changes: the newest session
+        activity, the number of sessions, and the last event and metric ids."""
+        async with self.engine.connect() as conn:
+            updated, count = (
+                await conn.execute(
+                    select(func.coalesce(func.max(sessions.c.updated_us), 0), func.count())
+                )
+            ).one()
+            last_event = await conn.scalar(select(func.coalesce(func.max(events.c.id), 0)))
+            last_metric = await conn.scalar(select(func.coalesce(func.max(metrics.c.id), 0)))
+        return int(updated), int(count), int(last_event or 0), int(last_metric or 0)
+
     async def export_sessions(
-        self, filters: SessionFilter, limit: int | None, *, encoded_json: bool = False
+        self, filters: SessionFilter, limit: int | None, upto: tuple[int, int] | None = None
     ) -> AsyncIterator[tuple[str, Any]]:
         """Every matching session with its events and metrics, oldest first, as a stream.
 
-        Yields ``("session", row)``, then that session's ``("events", rows)`` chunks, then
-        its ``("metrics", rows)`` chunks. Sessions are read a page at a time and their
-        events and metrics in bounded chunks, so memory stays flat however many sessions
-        there are and however many events one of them holds.
+        Yields ``("session", row)``, then that session's ``("events", json_text)`` pieces
+        (built by the database), then its ``("metrics", rows)`` chunks. Sessions are read a
+        page at a time and their events and metrics in bounded chunks, so memory stays flat
+        however many sessions there are and however many events one of them holds.
+        ``upto`` (last event id, last metric id) leaves out what arrives during the export.
         """
+        if upto is None:
+            _, _, last_event, last_metric = await self.export_version()
+        else:
+            last_event, last_metric = upto
         after = 0
         remaining = limit
         while remaining is None or remaining > 0:
@@ -212,29 +285,20 @@ class Repository:
             if not page:
                 return
             pks = [row["pk"] for row in page]
-            decode = logged.fragment if encoded_json else logged.decode
-            event_stream = logged.ChunkedRows(
-                self.engine,
-                events,
-                logged.event_query,
-                logged.event_dict,
-                decode,
-                pks,
-                EXPORT_CHUNK,
-            )
+            event_docs = logged.EventDocuments(self.engine, pks, last_event, EXPORT_CHUNK)
             metric_stream = logged.ChunkedRows(
                 self.engine,
                 metrics,
-                logged.metric_query,
+                lambda pks: logged.metric_query(pks).where(metrics.c.id <= last_metric),
                 logged.metric_dict,
-                decode,
+                logged.fragment,
                 pks,
                 EXPORT_CHUNK,
             )
             for row in page:
                 yield "session", row
-                async for chunk in event_stream.rows_of(row["pk"]):
-                    yield "events", chunk
+                async for piece in event_docs.pieces_of(row["pk"]):
+                    yield "events", piece
                 async for chunk in metric_stream.rows_of(row["pk"]):
                     yield "metrics", chunk
             after = pks[-1]

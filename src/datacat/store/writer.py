@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 from sqlalchemy import bindparam, case, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
@@ -26,18 +25,10 @@ from datacat import memory
 from datacat.store import status as rules
 from datacat.store.bulk import EVENTS, METRICS, STATE_HISTORY, insert_rows
 from datacat.store.database import WRITE_OPTION
-from datacat.store.merge import deep_merge
-from datacat.store.ops import (
-    CreateSession,
-    EndSession,
-    Heartbeat,
-    LogEvent,
-    LogMetric,
-    Op,
-    UpdateState,
-    WriteResult,
-)
+from datacat.store.ops import CreateSession, Op, UpdateState, WriteResult
+from datacat.store.plan import GroupPlan, SessionRow, needs_row, plan
 from datacat.store.tables import metric_names, sessions, state_history
+from datacat.store.writelock import WriteLock
 from datacat.timefmt import now_us
 
 log = logging.getLogger(__name__)
@@ -58,19 +49,10 @@ class _Unit:
     result: WriteResult = field(default_factory=WriteResult)
 
 
-@dataclass(slots=True)
-class _SessionRow:
-    status: str
-    active: bool
-    ended_us: int | None
-    state: dict[str, Any] | None
-    timeout_s: float | None
-    dirty: bool = False
-
-
 class Writer:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, lock: WriteLock) -> None:
         self._engine = engine
+        self._lock = lock
         self._dialect = engine.dialect.name
         self._queue: asyncio.Queue[_Unit] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
@@ -157,7 +139,7 @@ class Writer:
             try:
                 created: list[str] = []
                 try:
-                    async with self._engine.connect() as conn:
+                    async with self._lock.hold(), self._engine.connect() as conn:
                         conn = await conn.execution_options(**{WRITE_OPTION: True})
                         async with conn.begin():
                             await self._write(conn, group, created)
@@ -181,98 +163,38 @@ class Writer:
             self._pks.clear()
         now = now_us()
         await self._create_sessions(conn, group, now, created)
-        pks = self._pks
         live = await self._resolve(conn, group)
         rows = await self._load_rows(conn, live)
-        # Rows with a client id go apart: only they can be duplicates, so only they need
-        # the insert that reports which ones were new.
-        events_plain: list[tuple[Any, ...]] = []
-        events_keyed: list[tuple[Any, ...]] = []
-        metrics_plain: list[tuple[Any, ...]] = []
-        metrics_keyed: list[tuple[Any, ...]] = []
-        history_rows: list[tuple[Any, ...]] = []
-        # Keys use the table's name: hashing a str is far cheaper than hashing the spec.
-        owners: list[tuple[_Unit, str, int, str | None]] = []
-        seen: set[tuple[str, int, str]] = set()
-        touched: set[int] = set()
         applied = await self._applied_patches(conn, live)
-
-        for unit in live:
-            for op in unit.ops:
-                if isinstance(op, CreateSession):
-                    unit.result.accepted += 1
-                    continue
-                pk = pks[op.session_id]
-                touched.add(pk)
-                if isinstance(op, LogEvent | LogMetric):
-                    spec = EVENTS if isinstance(op, LogEvent) else METRICS
-                    if op.client_id is not None:
-                        key = (spec.name, pk, op.client_id)
-                        if key in seen:
-                            unit.result.duplicates += 1
-                            continue
-                        seen.add(key)
-                    owners.append((unit, spec.name, pk, op.client_id))
-                    ts = op.ts_us if op.ts_us is not None else now
-                    if isinstance(op, LogEvent):
-                        (events_plain if op.client_id is None else events_keyed).append(
-                            (pk, ts, op.name, _json(op.data), op.client_id)
-                        )
-                        if rules.event_changes_status(op.name):
-                            row = rows[pk]
-                            new = rules.status_after_event(row.status, op.name, op.data)
-                            row.dirty |= new != row.status
-                            row.status = new
-                    else:
-                        (metrics_plain if op.client_id is None else metrics_keyed).append(
-                            (pk, ts, op.name, op.value, _json(op.tags), op.client_id)
-                        )
-                    continue
-                if isinstance(op, UpdateState) and op.client_id is not None:
-                    key = ("state_history", pk, op.client_id)
-                    if key in applied or key in seen:
-                        unit.result.duplicates += 1
-                        continue
-                    seen.add(key)
-                unit.result.accepted += 1
-                row = rows[pk]
-                row.dirty = True
-                if isinstance(op, UpdateState):
-                    row.state = deep_merge(row.state or {}, op.patch)
-                    history_rows.append((pk, op.ts_us or now, _json(op.patch), op.client_id))
-                elif isinstance(op, Heartbeat):
-                    row.status = rules.status_after_keepalive(row.status)
-                    if op.timeout_s is not None:
-                        row.timeout_s = op.timeout_s
-                elif isinstance(op, EndSession):
-                    row.status = rules.status_after_end(row.status, op.crashed)
-                    row.active = False
-                    if row.ended_us is None:
-                        row.ended_us = now
+        planned = plan([unit.ops for unit in live], self._pks, rows, applied, now)
+        for unit, accepted, duplicates in zip(
+            live, planned.accepted, planned.duplicates, strict=True
+        ):
+            unit.result.accepted += accepted
+            unit.result.duplicates += duplicates
 
         inserted: set[tuple[str, int, str]] = set()
         for spec, plain, keyed in (
-            (EVENTS, events_plain, events_keyed),
-            (METRICS, metrics_plain, metrics_keyed),
+            (EVENTS, planned.events_plain, planned.events_keyed),
+            (METRICS, planned.metrics_plain, planned.metrics_keyed),
         ):
             await insert_rows(conn, spec, plain, skip_duplicates=False)
             for pk, client_id in await insert_rows(conn, spec, keyed, skip_duplicates=True):
                 inserted.add((spec.name, pk, client_id))
-        for unit, table, pk, client_id in owners:
-            if client_id is None or (table, pk, client_id) in inserted:
-                unit.result.accepted += 1
+        for index, table, pk, client_id in planned.pending:
+            if (table, pk, client_id) in inserted:
+                live[index].result.accepted += 1
             else:
-                unit.result.duplicates += 1
-        await insert_rows(conn, STATE_HISTORY, history_rows, skip_duplicates=False)
-        if metrics_plain or metrics_keyed:
-            seen_names = {r[2] for r in metrics_plain} | {r[2] for r in metrics_keyed}
-            names = [{"name": name} for name in sorted(seen_names)]
+                live[index].result.duplicates += 1
+        await insert_rows(conn, STATE_HISTORY, planned.history, skip_duplicates=False)
+        if planned.metric_names:
+            names = [{"name": name} for name in sorted(planned.metric_names)]
             await conn.execute(self._insert(metric_names).on_conflict_do_nothing(), names)
-        await self._touch(conn, rows, touched, now)
+        await self._touch(conn, planned, now)
 
     async def _applied_patches(
         self, conn: AsyncConnection, group: list[_Unit]
-    ) -> set[tuple[str, int, str]]:
+    ) -> set[tuple[int, str]]:
         """State patches in this group whose client id was applied before (a resend)."""
         keyed = [
             (self._pks[op.session_id], op.client_id)
@@ -288,7 +210,7 @@ class Writer:
                 state_history.c.client_id.in_(sorted({client_id for _, client_id in keyed})),
             )
         )
-        return {("state_history", pk, client_id) for pk, client_id in result}
+        return {(pk, client_id) for pk, client_id in result}
 
     async def _create_sessions(
         self, conn: AsyncConnection, group: list[_Unit], now: int, created: list[str]
@@ -348,17 +270,10 @@ class Writer:
                 unit.future.set_result(unit.result)
         return live
 
-    async def _load_rows(self, conn: AsyncConnection, group: list[_Unit]) -> dict[int, _SessionRow]:
+    async def _load_rows(self, conn: AsyncConnection, group: list[_Unit]) -> dict[int, SessionRow]:
         """Read (and on PostgreSQL lock) the sessions whose row this group must rewrite."""
-        needed = sorted(
-            {
-                self._pks[op.session_id]
-                for unit in group
-                for op in unit.ops
-                if isinstance(op, UpdateState | Heartbeat | EndSession)
-                or (isinstance(op, LogEvent) and rules.event_changes_status(op.name))
-            }
-        )
+        pks = self._pks
+        needed = sorted({pks[op.session_id] for unit in group for op in unit.ops if needs_row(op)})
         if not needed:
             return {}
         query = select(
@@ -373,7 +288,7 @@ class Writer:
             query = query.order_by(sessions.c.pk).with_for_update()
         result = await conn.execute(query)
         return {
-            pk: _SessionRow(status, active, ended_us, state, timeout)
+            pk: SessionRow(status, active, ended_us, state, timeout)
             for pk, status, active, ended_us, state, timeout in result
         }
 
@@ -381,22 +296,19 @@ class Writer:
         dialect = postgresql if self._dialect == "postgresql" else sqlite
         return dialect.insert(table)
 
-    async def _touch(
-        self, conn: AsyncConnection, rows: dict[int, _SessionRow], touched: set[int], now: int
-    ) -> None:
+    async def _touch(self, conn: AsyncConnection, planned: GroupPlan, now: int) -> None:
         """Record activity once per session per group, however many writes it received."""
         rewritten = [
             {
                 "b_pk": pk,
-                "b_status": rules.status_after_keepalive(row.status),
+                "b_status": row.status,
                 "b_active": row.active,
                 "b_ended": row.ended_us,
                 "b_state": row.state,
                 "b_timeout": row.timeout_s,
                 "b_now": now,
             }
-            for pk, row in sorted(rows.items())
-            if row.dirty
+            for pk, row in planned.rewrites
         ]
         if rewritten:
             await conn.execute(
@@ -413,8 +325,8 @@ class Writer:
                 ),
                 rewritten,
             )
-        done = {item["b_pk"] for item in rewritten}
-        rest = [{"b_pk": pk, "b_now": now} for pk in sorted(touched - done)]
+        done = {pk for pk, _ in planned.rewrites}
+        rest = [{"b_pk": pk, "b_now": now} for pk in sorted(planned.touched - done)]
         if rest:
             await conn.execute(
                 update(sessions)
@@ -429,10 +341,6 @@ class Writer:
                 ),
                 rest,
             )
-
-
-def _json(value: Any) -> str:
-    return orjson.dumps(value).decode()
 
 
 def _is_contention(exc: DBAPIError) -> bool:
