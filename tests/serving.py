@@ -32,9 +32,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(database_url: str, *extra: str) -> Iterator[str]:
+def serve(database_url: str, *extra: str, env: dict[str, str] | None = None) -> Iterator[str]:
     port = free_port()
-    env = {**os.environ, "DATACAT_DATABASE_URL": database_url}
+    env = {**os.environ, "DATACAT_DATABASE_URL": database_url, **(env or {})}
     process = subprocess.Popen(
         [sys.executable, "-m", "datacat.cli", "serve", "--port", str(port), *extra],
         env=env,

@@ -39,19 +39,51 @@ def test_killed_server_restarted_on_the_same_file_keeps_everything(tmp_path: Pat
         assert len(history["items"]) == 2
 
 
+async def _drive_workers(url: str) -> tuple[set[str], list[str]]:
+    """Many connections at once, so the kernel spreads them over the workers; every write
+    carries a client id and a third are sent twice, as a retrying client would."""
+    writers: set[str] = set()
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=0)
+    clients = [httpx.AsyncClient(base_url=url, limits=limits) for _ in range(24)]
+
+    async def post(client: httpx.AsyncClient, path: str, body: object = None) -> httpx.Response:
+        response = await client.post(path, json=body)
+        assert response.status_code == 200, response.text
+        writers.add(response.headers["x-datacat-worker"])
+        return response
+
+    async def one_client(index: int, client: httpx.AsyncClient) -> str:
+        session_id = (await post(client, "/api/sessions")).json()["session_id"]
+        base = f"/api/sessions/{session_id}"
+        for i in range(25):
+            item = {"name": "w", "value": i, "id": f"m{i}"}
+            await post(client, f"{base}/metrics", item)
+            if i % 3 == 0:
+                await post(client, f"{base}/metrics", item)
+            await post(client, f"{base}/state", {"k": {f"k{i}": i}})
+            await post(client, f"{base}/events", {"name": "e", "data": i, "id": f"e{i}"})
+        return session_id
+
+    try:
+        sessions = await asyncio.gather(*(one_client(i, c) for i, c in enumerate(clients)))
+    finally:
+        for client in clients:
+            await client.aclose()
+    return writers, list(sessions)
+
+
 def test_two_workers_on_one_sqlite_file_lose_and_duplicate_nothing(tmp_path: Path) -> None:
     db = tmp_path / "workers.db"
-    with serve(sqlite(db), "--workers", "2") as url, httpx.Client(base_url=url) as http:
-        session_id = http.post("/api/sessions").json()["session_id"]
-        for i in range(200):
-            item = {"name": "w", "value": i, "id": f"m{i}"}
-            assert http.post(f"/api/sessions/{session_id}/metrics", json=item).status_code == 200
-            if i % 3 == 0:  # a retry of an acknowledged write, as a client would send it
-                http.post(f"/api/sessions/{session_id}/metrics", json=item)
-            http.post(f"/api/sessions/{session_id}/state", json={"k": {f"k{i}": i}})
-        session = http.get(f"/api/sessions/{session_id}").json()
-        assert sorted(m["value"] for m in session["metrics"]) == list(range(200))
-        assert session["state"]["k"] == {f"k{i}": i for i in range(200)}
+    env = {"DATACAT_WORKER_HEADER": "true"}
+    with serve(sqlite(db), "--workers", "2", env=env) as url:
+        writers, session_ids = asyncio.run(_drive_workers(url))
+        # Both processes wrote: the lock between them was really contended.
+        assert len(writers) == 2, writers
+        for session_id in session_ids:
+            session = httpx.get(f"{url}/api/sessions/{session_id}").json()
+            assert sorted(m["value"] for m in session["metrics"]) == list(range(25))
+            assert [e["data"] for e in session["events"]] == list(range(25))
+            assert session["state"]["k"] == {f"k{i}": i for i in range(25)}
 
 
 def test_importing_the_client_face_does_not_import_the_server() -> None:

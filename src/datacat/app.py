@@ -94,6 +94,7 @@ def create_app(settings: Settings | None = None, *, fast_path: bool = True) -> F
         IngressMiddleware,
         default_limit=settings.max_body_bytes,
         limits={"/api/batch": settings.max_batch_bytes},
+        worker_header=settings.worker_header,
     )
     return app
 

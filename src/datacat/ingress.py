@@ -7,6 +7,7 @@ by presenting such bodies to FastAPI as ``application/json``.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import orjson
@@ -19,12 +20,21 @@ class IngressMiddleware:
     ``Content-Length`` is checked up front; a chunked body is counted as it arrives.
     """
 
-    def __init__(self, app: ASGIApp, default_limit: int, limits: dict[str, int]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        default_limit: int,
+        limits: dict[str, int],
+        worker_header: bool = False,
+    ) -> None:
         self.app = app
         self.default_limit = default_limit
         self.limits = limits
+        self.worker = (b"x-datacat-worker", str(os.getpid()).encode()) if worker_header else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.worker is not None and scope["type"] == "http":
+            send = _with_header(send, self.worker)
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
@@ -75,6 +85,15 @@ class IngressMiddleware:
             await send(message)
 
         await self.app(scope, counting_receive, guarded_send)
+
+
+def _with_header(send: Send, header: tuple[bytes, bytes]) -> Send:
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), header]}
+        await send(message)
+
+    return sending
 
 
 async def _reject(send: Any, limit: int) -> None:

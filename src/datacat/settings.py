@@ -26,6 +26,11 @@ class Settings(BaseSettings):
     )
     pool_size: int = Field(default=10, ge=1, description="PostgreSQL connection pool size.")
     migrate_on_start: bool = True
+    worker_header: bool = Field(
+        default=False,
+        description="Name the answering process in an X-Datacat-Worker header (diagnostics, "
+        "tests that must see several workers answer).",
+    )
     telemetry: bool = Field(
         default=False, description="FastAPI's OpenTelemetry spans, metrics and logs."
     )
