@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, update
 
@@ -212,6 +212,24 @@ def ops_on(refs: st.SearchStrategy[str]) -> st.SearchStrategy[Op]:
     )
 
 
+@settings(max_examples=100)
+@given(
+    st.lists(st.lists(ops_on(st.sampled_from(("s1", "s2"))), min_size=1, max_size=4), max_size=5)
+)
+def test_plan_reads_only_the_rows_needs_row_names_and_settles_every_op(
+    units: list[list[Op]],
+) -> None:
+    needed = {PKS[op.session_id] for ops in units for op in ops if needs_row(op)}
+    rows = {pk: row(state={"keep": {"n": 1}}) for pk in needed}
+    planned = plan(units, PKS, rows, set(), NOW)
+    assert rows == {pk: row(state={"keep": {"n": 1}}) for pk in needed}
+    assert {pk for pk, _ in planned.rewrites} <= needed
+    settled = [a + d for a, d in zip(planned.accepted, planned.duplicates, strict=True)]
+    for index, *_ in planned.pending:
+        settled[index] += 1
+    assert settled == [len(ops) for ops in units]
+
+
 @dataclass(slots=True)
 class Scenario:
     """Ops name sessions by placeholder (``pre0``, ``new0``, ``ghost``); each run maps them
@@ -395,7 +413,7 @@ def _spy_on_transactions(repo: Repository) -> list[int]:
 
 # The database is the one fresh_repo made for this test; every example's sessions are new.
 @settings(
-    max_examples=600,
+    max_examples=40,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -403,6 +421,7 @@ def _spy_on_transactions(repo: Repository) -> list[int]:
 async def test_a_group_writes_what_its_units_write_one_at_a_time(
     fresh_repo: Repository, scenario: Scenario
 ) -> None:
+    note(repr(scenario))  # Hypothesis does not show arguments of async tests on failure
     together = await _run(fresh_repo, scenario, together=True)
     alone = await _run(fresh_repo, scenario, together=False)
     assert together == alone

@@ -93,8 +93,11 @@ class _Planner:
 
 
 class _Rule(NamedTuple):
+    """One op kind's rule; a tuple so the hot loop unpacks it in one step."""
+
     needs_row: Callable[[Any], bool]
-    apply: Callable[[_Planner, int, int, Any, SessionRow | None], None]
+    # (planner, unit position, session pk, op, the row if needs_row said so, else None)
+    apply: Callable[[_Planner, int, int, Any, Any], None]
 
 
 def needs_row(op: Op) -> bool:
