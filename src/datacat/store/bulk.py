@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 # SQLite's default limit on bound parameters per statement (SQLITE_MAX_VARIABLE_NUMBER).
 _SQLITE_MAX_PARAMS = 32766
@@ -44,19 +44,19 @@ STATE_HISTORY = TableSpec(
 _PG_RETURNING = " ON CONFLICT DO NOTHING RETURNING session_pk, client_id"
 
 
-async def insert_rows(
-    conn: AsyncConnection, spec: TableSpec, rows: list[tuple[Any, ...]], skip_duplicates: bool
+def insert_rows(
+    conn: Connection, spec: TableSpec, rows: list[tuple[Any, ...]], skip_duplicates: bool
 ) -> list[tuple[int, str]]:
     """Insert ``rows``; with ``skip_duplicates``, return the (session_pk, client_id) stored."""
     if not rows:
         return []
     if conn.dialect.name == "postgresql":
-        return await _insert_postgresql(conn, spec, rows, skip_duplicates)
-    return await _insert_sqlite(conn, spec, rows, skip_duplicates)
+        return _insert_postgresql(conn, spec, rows, skip_duplicates)
+    return _insert_sqlite(conn, spec, rows, skip_duplicates)
 
 
-async def _insert_sqlite(
-    conn: AsyncConnection, spec: TableSpec, rows: list[tuple[Any, ...]], skip_duplicates: bool
+def _insert_sqlite(
+    conn: Connection, spec: TableSpec, rows: list[tuple[Any, ...]], skip_duplicates: bool
 ) -> list[tuple[int, str]]:
     width = len(spec.columns)
     group = "(" + ",".join("?" * width) + ")"
@@ -70,7 +70,7 @@ async def _insert_sqlite(
         if skip_duplicates:
             sql += " ON CONFLICT DO NOTHING"
         params = tuple(value for row in part for value in row)
-        result = await conn.exec_driver_sql(sql, params)
+        result = conn.exec_driver_sql(sql, params)
         if not skip_duplicates:
             continue
         if result.rowcount == len(part):
@@ -81,7 +81,7 @@ async def _insert_sqlite(
         # exactly the newest ``rowcount`` rowids.
         last = result.lastrowid
         if result.rowcount:
-            back = await conn.exec_driver_sql(
+            back = conn.exec_driver_sql(
                 f"SELECT session_pk, client_id FROM {spec.name} WHERE id > ? AND id <= ?",
                 (last - result.rowcount, last),
             )
@@ -89,8 +89,8 @@ async def _insert_sqlite(
     return stored
 
 
-async def _insert_postgresql(
-    conn: AsyncConnection, spec: TableSpec, rows: list[tuple[Any, ...]], skip_duplicates: bool
+def _insert_postgresql(
+    conn: Connection, spec: TableSpec, rows: list[tuple[Any, ...]], skip_duplicates: bool
 ) -> list[tuple[int, str]]:
     arrays = ", ".join(
         f"${i}::{'text' if kind == 'jsonb' else kind}[]"
@@ -106,7 +106,7 @@ async def _insert_postgresql(
         + (_PG_RETURNING if skip_duplicates else "")
     )
     columns = tuple(list(column) for column in zip(*rows, strict=True))
-    result = await conn.exec_driver_sql(sql, columns)
+    result = conn.exec_driver_sql(sql, columns)
     if not skip_duplicates:
         return []
     return [(pk, client_id) for pk, client_id in result]

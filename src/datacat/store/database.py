@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import event
+from sqlalchemy import Engine, event
+from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import StaticPool
 
 # Chosen for an append-heavy log on one file (README, "How it stores things"):
 # WAL lets readers run beside the writer; synchronous=NORMAL is durable across process
@@ -66,8 +68,28 @@ def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
     )
 
 
-def _install_sqlite_rules(engine: AsyncEngine) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
+def create_sync_writer(engine: AsyncEngine) -> Engine | None:
+    """For a SQLite file, a blocking engine on the same file for the group writer (see
+    ``Writer._run_transaction``); None for PostgreSQL, whose writer stays on asyncpg, and
+    for an in-memory database, which only the async engine's own connection can see."""
+    url = engine.url
+    if url.get_backend_name() != "sqlite" or (url.database or ":memory:") == ":memory:":
+        return None
+    sync = create_sync_engine(
+        url.set(drivername="sqlite+pysqlite"),
+        json_serializer=_json_dumps,
+        json_deserializer=orjson.loads,
+        # One writer per process, one transaction at a time: one connection, kept open.
+        poolclass=StaticPool,
+    )
+    _install_sqlite_rules(sync, always_write=True)
+    return sync
+
+
+def _install_sqlite_rules(engine: AsyncEngine | Engine, always_write: bool = False) -> None:
+    target = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
+
+    @event.listens_for(target, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take transaction control away from the driver so we can say BEGIN IMMEDIATE.
         dbapi_connection.isolation_level = None
@@ -76,12 +98,12 @@ def _install_sqlite_rules(engine: AsyncEngine) -> None:
             cursor.execute(pragma)
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(target, "begin")
     def _on_begin(connection: Any) -> None:
         # A writer takes the lock up front (IMMEDIATE): its read-then-write transaction can
         # never fail half-way with SQLITE_BUSY because another process wrote in between.
         # Readers stay DEFERRED so they never queue behind writers.
-        if connection.get_execution_options().get(WRITE_OPTION):
+        if always_write or connection.get_execution_options().get(WRITE_OPTION):
             connection.exec_driver_sql("BEGIN IMMEDIATE")
         else:
             connection.exec_driver_sql("BEGIN")

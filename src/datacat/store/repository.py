@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from datacat.store import logged
+from datacat.store import ids, logged
 from datacat.store import status as rules
 from datacat.store.database import WRITE_OPTION, create_engine
 from datacat.store.metricquery import SeriesQuery, SeriesResult, run_series
@@ -132,7 +131,7 @@ class Repository:
 
     @staticmethod
     def new_session_id() -> str:
-        return str(uuid.uuid4())
+        return ids.new_session_id()
 
     async def write(self, op: Op) -> WriteResult:
         """One write; raises ``SessionNotFound`` if its session does not exist."""
