@@ -96,6 +96,11 @@ def _install_sqlite_rules(engine: AsyncEngine | Engine, always_write: bool = Fal
         cursor = dbapi_connection.cursor()
         for pragma in SQLITE_PRAGMAS:
             cursor.execute(pragma)
+        if always_write:
+            # This connection blocks the event loop while it waits. datacat's own
+            # processes never make it wait (they share the write lock file); only a
+            # foreign writer could, so give up after 5 s and let the writer retry.
+            cursor.execute("PRAGMA busy_timeout=5000")
         cursor.close()
 
     @event.listens_for(target, "begin")
