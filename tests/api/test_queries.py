@@ -227,3 +227,20 @@ async def test_export_streams_in_chunks_without_changing_a_byte(
     monkeypatch.setattr(repository, "EXPORT_CHUNK", 3)
     exported = (await client.get(f"/api/grafana/sessions?product={product}")).json()
     assert exported == expected
+
+
+@pytest.mark.parametrize("aggregation", ["all", "avg"])
+async def test_series_of_huge_values_is_an_answer_not_a_500(
+    client: httpx.AsyncClient, product: str, aggregation: str
+) -> None:
+    # PostgreSQL's avg(float8) squared these and overflowed (found by schemathesis).
+    metric = f"huge_{uuid.uuid4().hex[:6]}"
+    session = await new_session(client, product, {})
+    for value in (1e300, 1e300, -1e300, 1.7e308):
+        response = await client.post(
+            f"/api/sessions/{session}/metrics", json={"name": metric, "value": value}
+        )
+        assert response.status_code == 200
+    response = await client.get(f"/api/metrics/series?name={metric}&aggregation={aggregation}")
+    assert response.status_code == 200, response.text
+    assert response.json()["average"] == pytest.approx((1e300 + 1.7e308) / 4)

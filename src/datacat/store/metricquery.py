@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists, func, literal, select
+from sqlalchemy import ColumnElement, Float, Numeric, cast, exists, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from datacat.store.statefilter import StateFilter
@@ -26,10 +26,19 @@ class Aggregation(str, Enum):
     min = "min"
 
 
+def _mean(column: Any, dialect: str) -> Any:
+    """PostgreSQL's ``avg(float8)`` also sums the squares (for variance) and fails with
+    "value out of range" once they pass 1e308 — any value above 1e154 did that. Averaging
+    as ``numeric`` cannot overflow; SQLite's ``avg`` never raised."""
+    if dialect == "postgresql":
+        return cast(func.avg(cast(column, Numeric)), Float)
+    return func.avg(column)
+
+
 _PER_SESSION = {
-    Aggregation.peak: func.max,
-    Aggregation.avg: func.avg,
-    Aggregation.min: func.min,
+    Aggregation.peak: lambda column, _: func.max(column),
+    Aggregation.avg: _mean,
+    Aggregation.min: lambda column, _: func.min(column),
 }
 
 
@@ -59,6 +68,7 @@ class SeriesResult:
 async def run_series(
     conn: AsyncConnection, query: SeriesQuery, state_condition: ColumnElement[bool] | None
 ) -> SeriesResult:
+    dialect = conn.dialect.name
     point_conditions: list[ColumnElement[bool]] = [metrics.c.name == query.name]
     if query.since_us is not None:
         point_conditions.append(metrics.c.ts_us >= query.since_us)
@@ -105,7 +115,7 @@ async def run_series(
         )
         stats_query = select(
             func.max(rows.c.value),
-            func.avg(rows.c.value),
+            _mean(rows.c.value, dialect),
             func.min(rows.c.value),
             n_sessions,
             func.count(),
@@ -114,7 +124,7 @@ async def run_series(
         per_session = (
             select(
                 metrics.c.session_pk,
-                _PER_SESSION[query.aggregation](metrics.c.value).label("value"),
+                _PER_SESSION[query.aggregation](metrics.c.value, dialect).label("value"),
                 func.max(metrics.c.ts_us).label("ts_us"),
             )
             .where(*conditions)
@@ -129,7 +139,7 @@ async def run_series(
         )
         stats_query = select(
             func.max(per_session.c.value),
-            func.avg(per_session.c.value),
+            _mean(per_session.c.value, dialect),
             func.min(per_session.c.value),
             func.count(),
             func.count(),
