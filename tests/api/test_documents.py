@@ -108,3 +108,23 @@ async def test_export_etag_changes_with_any_session(client: httpx.AsyncClient) -
     assert (
         await client.get("/api/grafana/sessions", headers={"If-None-Match": etag})
     ).status_code == 200
+
+
+async def test_cached_chunks_serve_later_reads_and_never_hide_new_events(
+    client: httpx.AsyncClient, repo: Repository, session_id: str, monkeypatch: object
+) -> None:
+    from datacat.store import repository
+
+    monkeypatch.setattr(repository, "EXPORT_CHUNK", 4)  # type: ignore[attr-defined]
+    url = f"/api/sessions/{session_id}"
+    await repo.write_batch([LogEvent(session_id, f"e{i}", i) for i in range(10)])
+    first = (await client.get(url)).json()
+    assert [e["data"] for e in first["events"]] == list(range(10))
+    cache = repo._chunks
+    if cache is not None:
+        assert cache.held_bytes > 0  # the two full chunks of four
+    await repo.write_batch([LogEvent(session_id, f"e{i}", i) for i in range(10, 23)])
+    second = (await client.get(url)).json()
+    assert [e["data"] for e in second["events"]] == list(range(23))
+    assert second["events"][:10] == first["events"]
+    assert (await client.get(url)).json() == second

@@ -60,7 +60,7 @@ def state_patch(row: dict[str, Any]) -> dict[str, Any]:
 
 async def session_objects(pieces: AsyncIterable[tuple[str, Any]]) -> AsyncIterator[bytes]:
     """The seed's session objects, comma-separated, from the repository's stream of
-    ``("session", row)``, ``("events", json_text)`` and ``("metrics", rows)`` pieces.
+    ``("session", row)``, ``("events", json_bytes)`` and ``("metrics", rows)`` pieces.
 
     The events arrive as JSON text the database wrote and pass through untouched; only
     the session's head and its metrics are encoded here.
@@ -75,7 +75,7 @@ async def session_objects(pieces: AsyncIterable[tuple[str, Any]]) -> AsyncIterat
             yield head[:-1] + b',"events":['
             open_list, separator = b'],"metrics":[]}', b""
         elif kind == "events":
-            yield separator + payload.encode()
+            yield separator + payload
             separator = b","
         else:
             if open_list != b"]}":

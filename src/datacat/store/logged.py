@@ -22,6 +22,7 @@ import orjson
 from sqlalchemy import Select, Table, Text, TextClause, bindparam, cast, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from datacat.store.chunkcache import ChunkCache
 from datacat.store.tables import events, metrics
 
 
@@ -176,19 +177,33 @@ class EventDocuments:
     ascending order; one chunk (a bounded number of events) is held at a time.
     """
 
-    def __init__(self, engine: AsyncEngine, pks: list[int], upto: int, chunk: int) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        pks: list[int],
+        upto: int,
+        chunk: int,
+        cache: ChunkCache | None = None,
+    ) -> None:
         self._engine = engine
         self._dialect = engine.dialect.name
         self._pks = pks
         self._upto = upto
         self._chunk = chunk
-        self._buffer: list[tuple[int, str]] = []
+        self._cache = cache if len(pks) == 1 else None
+        self._buffer: list[tuple[int, bytes]] = []
         self._at = 0
         self._after = (-1, -1)
         self._done = not pks
 
     async def _fill(self) -> None:
         after_pk, after_id = self._after
+        if self._cache is not None:
+            pk = self._pks[0]
+            cached = self._cache.get(pk, after_id, self._upto)
+            if cached is not None:
+                self._buffer, self._after, self._at = [(pk, cached[1])], (pk, cached[0]), 0
+                return
         async with self._engine.connect() as conn:
             if len(self._pks) == 1:
                 pk = self._pks[0]
@@ -198,8 +213,11 @@ class EventDocuments:
                         {"pk": pk, "after": after_id, "upto": self._upto, "chunk": self._chunk},
                     )
                 ).one()
-                self._buffer = [(pk, joined)] if count else []
+                document = joined.encode() if count else b""
+                self._buffer = [(pk, document)] if count else []
                 self._after = (pk, last) if count else self._after
+                if self._cache is not None and count == self._chunk:
+                    self._cache.put(pk, after_id, last, document)
             else:
                 rows = (
                     await conn.execute(
@@ -215,7 +233,7 @@ class EventDocuments:
                 ).all()
                 count = len(rows)
                 self._buffer = [
-                    (pk, ",".join(row[2] for row in group))
+                    (pk, ",".join(row[2] for row in group).encode())
                     for pk, group in itertools.groupby(rows, key=lambda row: row[0])
                 ]
                 if rows:
@@ -223,7 +241,7 @@ class EventDocuments:
         self._at = 0
         self._done = count < self._chunk
 
-    async def pieces_of(self, pk: int) -> AsyncIterator[str]:
+    async def pieces_of(self, pk: int) -> AsyncIterator[bytes]:
         while True:
             if self._at == len(self._buffer):
                 if self._done:

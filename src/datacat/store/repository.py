@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from datacat.store import ids, logged
 from datacat.store import status as rules
+from datacat.store.chunkcache import ChunkCache
 from datacat.store.database import WRITE_OPTION, create_engine
 from datacat.store.metricquery import SeriesQuery, SeriesResult, run_series
 from datacat.store.ops import CreateSession, Op, WriteResult
@@ -38,6 +39,8 @@ from datacat.timefmt import now_us
 
 EXPORT_PAGE = 500
 EXPORT_CHUNK = 5000
+CHUNK_CACHE_BYTES = 32 * 1024 * 1024
+"""Memory for the finished JSON of long sessions' events (``chunkcache``), per process."""
 SESSION_COLUMNS = (
     sessions.c.pk,
     sessions.c.id,
@@ -109,6 +112,7 @@ class Repository:
         self.dialect = engine.dialect.name
         # Every write of this process, the sweeper's too, holds it (see writelock).
         self._lock = WriteLock.for_url(str(engine.url))
+        self._chunks = ChunkCache(CHUNK_CACHE_BYTES) if self.dialect == "sqlite" else None
         self._writer = Writer(engine, self._lock)
 
     @classmethod
@@ -221,10 +225,12 @@ class Repository:
         return dict(row)
 
     async def session_document(self, snapshot: dict[str, Any]) -> AsyncIterator[tuple[str, Any]]:
-        """The events (``("events", json_text)`` pieces, built by the database) and then the
+        """The events (``("events", json_bytes)`` pieces, built by the database) and then the
         metrics (``("metrics", rows)``) of a ``session_snapshot``, in bounded chunks."""
         pk = snapshot["pk"]
-        documents = logged.EventDocuments(self.engine, [pk], snapshot["event_upto"], EXPORT_CHUNK)
+        documents = logged.EventDocuments(
+            self.engine, [pk], snapshot["event_upto"], EXPORT_CHUNK, self._chunks
+        )
         async for piece in documents.pieces_of(pk):
             yield "events", piece
         if not snapshot["metric_upto"]:
@@ -259,7 +265,7 @@ class Repository:
     ) -> AsyncIterator[tuple[str, Any]]:
         """Every matching session with its events and metrics, oldest first, as a stream.
 
-        Yields ``("session", row)``, then that session's ``("events", json_text)`` pieces
+        Yields ``("session", row)``, then that session's ``("events", json_bytes)`` pieces
         (built by the database), then its ``("metrics", rows)`` chunks. Sessions are read a
         page at a time and their events and metrics in bounded chunks, so memory stays flat
         however many sessions there are and however many events one of them holds.
