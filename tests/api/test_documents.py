@@ -59,6 +59,14 @@ async def test_a_session_of_several_chunks_keeps_its_order(
     export = {s["id"]: s for s in (await client.get("/api/grafana/sessions")).json()}
     assert export[session_id]["events"] == body["events"]
     assert [e["data"] for e in export[other]["events"]] == list(range(40))
+    # Again, now partly from the chunk cache (on SQLite), and after the sessions grew.
+    again = {s["id"]: s for s in (await client.get("/api/grafana/sessions")).json()}
+    assert again == export
+    await repo.write_batch([LogEvent(other, "late", 40), LogEvent(session_id, "late", 40)])
+    grown = {s["id"]: s for s in (await client.get("/api/grafana/sessions")).json()}
+    assert [e["data"] for e in grown[other]["events"]] == list(range(41))
+    assert grown[session_id]["events"][-1]["name"] == "late"
+    assert (await client.get(f"/api/sessions/{other}")).json()["events"] == grown[other]["events"]
 
 
 async def test_etag_answers_304_until_the_session_changes(
@@ -128,3 +136,23 @@ async def test_cached_chunks_serve_later_reads_and_never_hide_new_events(
     assert [e["data"] for e in second["events"]] == list(range(23))
     assert second["events"][:10] == first["events"]
     assert (await client.get(url)).json() == second
+
+
+async def test_small_sessions_cached_by_an_export_still_show_what_came_after(
+    client: httpx.AsyncClient, repo: Repository, monkeypatch: object
+) -> None:
+    from datacat.store import repository
+
+    monkeypatch.setattr(repository, "EXPORT_CHUNK", 5)  # type: ignore[attr-defined]
+    ids = [(await client.post("/api/sessions")).json()["session_id"] for _ in range(3)]
+    await repo.write_batch([LogEvent(sid, "e", i) for sid in ids for i in range(2)])
+
+    async def exported() -> dict[str, list[object]]:
+        body = (await client.get("/api/grafana/sessions")).json()
+        return {s["id"]: [e["data"] for e in s["events"]] for s in body if s["id"] in ids}
+
+    assert await exported() == {sid: [0, 1] for sid in ids}
+    await repo.write_batch([LogEvent(ids[1], "e", 2)])
+    assert await exported() == {ids[0]: [0, 1], ids[1]: [0, 1, 2], ids[2]: [0, 1]}
+    single = (await client.get(f"/api/sessions/{ids[1]}")).json()
+    assert [e["data"] for e in single["events"]] == [0, 1, 2]

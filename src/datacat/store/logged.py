@@ -190,19 +190,22 @@ class EventDocuments:
         self._pks = pks
         self._upto = upto
         self._chunk = chunk
-        self._cache = cache if len(pks) == 1 else None
+        self._cache = cache
+        """For one session, ``upto`` must be that session's own last event id; for several,
+        the cache only receives the sessions read whole in one chunk."""
         self._buffer: list[tuple[int, bytes]] = []
         self._at = 0
         self._after = (-1, -1)
-        self._done = not pks
+        self._done = not pks or upto <= 0
 
     async def _fill(self) -> None:
         after_pk, after_id = self._after
-        if self._cache is not None:
+        if self._cache is not None and len(self._pks) == 1:
             pk = self._pks[0]
             cached = self._cache.get(pk, after_id, self._upto)
             if cached is not None:
                 self._buffer, self._after, self._at = [(pk, cached[1])], (pk, cached[0]), 0
+                self._done = cached[0] == self._upto
                 return
         async with self._engine.connect() as conn:
             if len(self._pks) == 1:
@@ -216,8 +219,10 @@ class EventDocuments:
                 document = joined.encode() if count else b""
                 self._buffer = [(pk, document)] if count else []
                 self._after = (pk, last) if count else self._after
-                if self._cache is not None and count == self._chunk:
-                    self._cache.put(pk, after_id, last, document)
+                if self._cache is not None and count:
+                    full = count == self._chunk
+                    self._cache.put(pk, after_id, last, document, full=full)
+                self._done = count < self._chunk or last == self._upto
             else:
                 rows = (
                     await conn.execute(
@@ -232,14 +237,34 @@ class EventDocuments:
                     )
                 ).all()
                 count = len(rows)
-                self._buffer = [
-                    (pk, ",".join(row[2] for row in group).encode())
-                    for pk, group in itertools.groupby(rows, key=lambda row: row[0])
+                groups = [
+                    (pk, list(group)) for pk, group in itertools.groupby(rows, key=lambda r: r[0])
                 ]
+                self._buffer = [
+                    (pk, ",".join(row[2] for row in group).encode()) for pk, group in groups
+                ]
+                if self._cache is not None:
+                    self._keep_whole_sessions(groups, after_pk, count)
                 if rows:
                     self._after = (rows[-1][0], rows[-1][1])
+                self._done = count < self._chunk
         self._at = 0
-        self._done = count < self._chunk
+
+    def _keep_whole_sessions(
+        self, groups: list[tuple[int, list[Any]]], after_pk: int, count: int
+    ) -> None:
+        """Cache the sessions this chunk holds from their first event to their last — as
+        the first chunk a one-session read would build (``after`` -1), so both reads
+        share it. The chunk's first session may have begun in the previous chunk, and
+        its last may go on in the next one, unless this was the final chunk."""
+        assert self._cache is not None
+        for index, (pk, group) in enumerate(groups):
+            began_here = index > 0 or pk != after_pk
+            ended_here = index < len(groups) - 1 or count < self._chunk
+            if began_here and ended_here and len(group) <= self._chunk:
+                document = self._buffer[index][1]
+                full = len(group) == self._chunk
+                self._cache.put(pk, -1, group[-1][1], document, full=full)
 
     async def pieces_of(self, pk: int) -> AsyncIterator[bytes]:
         while True:

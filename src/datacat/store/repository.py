@@ -279,8 +279,17 @@ class Repository:
         remaining = limit
         while remaining is None or remaining > 0:
             size = EXPORT_PAGE if remaining is None else min(EXPORT_PAGE, remaining)
+            # With the chunk cache, sessions whose JSON is all cached are not read again;
+            # knowing that needs each session's own last event id.
+            own_last = (
+                select(func.coalesce(func.max(events.c.id), 0))
+                .where(events.c.session_pk == sessions.c.pk, events.c.id <= last_event)
+                .scalar_subquery()
+                .label("event_upto")
+            )
+            columns = (*SESSION_COLUMNS, own_last) if self._chunks is not None else SESSION_COLUMNS
             query = (
-                select(*SESSION_COLUMNS)
+                select(*columns)
                 .where(sessions.c.pk > after, *self._conditions(filters))
                 .order_by(sessions.c.pk)
                 .limit(size)
@@ -289,8 +298,17 @@ class Repository:
                 page = [dict(r) for r in (await conn.execute(query)).mappings()]
             if not page:
                 return
+            cached: dict[int, list[bytes]] = {}
+            if self._chunks is not None:
+                for row in page:
+                    pieces = self._chunks.session(row["pk"], row["event_upto"])
+                    if pieces is not None:
+                        cached[row["pk"]] = pieces
             pks = [row["pk"] for row in page]
-            event_docs = logged.EventDocuments(self.engine, pks, last_event, EXPORT_CHUNK)
+            unread = [pk for pk in pks if pk not in cached]
+            event_docs = logged.EventDocuments(
+                self.engine, unread, last_event, EXPORT_CHUNK, self._chunks
+            )
             metric_stream = logged.ChunkedRows(
                 self.engine,
                 metrics,
@@ -302,8 +320,12 @@ class Repository:
             )
             for row in page:
                 yield "session", row
-                async for piece in event_docs.pieces_of(row["pk"]):
-                    yield "events", piece
+                if row["pk"] in cached:
+                    for piece in cached[row["pk"]]:
+                        yield "events", piece
+                else:
+                    async for piece in event_docs.pieces_of(row["pk"]):
+                        yield "events", piece
                 async for chunk in metric_stream.rows_of(row["pk"]):
                     yield "metrics", chunk
             after = pks[-1]
