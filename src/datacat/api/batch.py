@@ -6,39 +6,17 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 
+from datacat.api import toops
 from datacat.api.deps import Repo, get_settings
 from datacat.api.responses import json_response
 from datacat.api.routing import FastJsonRoute
 from datacat.api.schemas import (
-    BatchEnd,
-    BatchEvent,
-    BatchHeartbeat,
     BatchIn,
-    BatchMetric,
     BatchOut,
-    BatchState,
     ErrorBody,
 )
-from datacat.store.ops import EndSession, Heartbeat, LogEvent, LogMetric, Op, UpdateState
-from datacat.timefmt import maybe_us
 
 router = APIRouter(prefix="/api", tags=["batch"], route_class=FastJsonRoute)
-
-
-def to_op(item: Any) -> Op:
-    if isinstance(item, BatchEvent):
-        return LogEvent(item.session_id, item.name, item.data, maybe_us(item.timestamp), item.id)
-    if isinstance(item, BatchMetric):
-        return LogMetric(
-            item.session_id, item.name, item.value, item.tags, maybe_us(item.timestamp), item.id
-        )
-    if isinstance(item, BatchState):
-        return UpdateState(item.session_id, item.state, maybe_us(item.timestamp), item.id)
-    if isinstance(item, BatchHeartbeat):
-        return Heartbeat(item.session_id, item.timeout)
-    if isinstance(item, BatchEnd):
-        return EndSession(item.session_id, crashed=item.status == "crashed")
-    raise TypeError(f"unknown batch item {type(item).__name__}")
 
 
 @router.post(
@@ -61,7 +39,7 @@ async def batch(body: BatchIn, repo: Repo, request: Request) -> Any:
     limit = get_settings(request).max_batch_items
     if len(body.items) > limit:
         raise HTTPException(422, f"a batch holds at most {limit} items; got {len(body.items)}")
-    ops = [to_op(item) for item in body.items]
+    ops = [toops.batch_item(item) for item in body.items]
     result = await repo.write_batch(ops)
     if result.missing:
         raise HTTPException(

@@ -24,8 +24,7 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from datacat.api import documents
-from datacat.api.batch import to_op
+from datacat.api import documents, toops
 from datacat.api.documents import Document
 from datacat.api.errors import describe
 from datacat.api.routing import loads
@@ -40,15 +39,9 @@ from datacat.api.schemas import (
 )
 from datacat.settings import Settings
 from datacat.store.ops import (
-    CreateSession,
-    EndSession,
-    Heartbeat,
-    LogEvent,
-    LogMetric,
     UpdateState,
 )
 from datacat.store.repository import Repository, SessionNotFound
-from datacat.timefmt import maybe_us
 
 log = logging.getLogger(__name__)
 
@@ -118,17 +111,7 @@ class Call:
 
 async def create_session(call: Call) -> bytes:
     found = _validated(_CREATE, call.body, required=False) if call.body else None
-    found = found or SessionCreate()
-    session_id = await call.repo.create_session(
-        CreateSession(
-            session_id=Repository.new_session_id(),
-            product=found.product,
-            version=found.version,
-            host=found.host,
-            metadata=found.metadata,
-            heartbeat_timeout_s=found.heartbeat_timeout,
-        )
-    )
+    session_id = await call.repo.create_session(toops.create(found))
     return b'{"session_id":"' + session_id.encode() + b'"}'
 
 
@@ -139,38 +122,26 @@ async def update_state(call: Call) -> bytes:
 
 
 async def log_event(call: Call) -> bytes:
-    event: EventIn = _validated(_EVENT, call.body, required=True)
-    await call.repo.write(
-        LogEvent(call.session_id, event.name, event.data, maybe_us(event.timestamp), event.id)
-    )
+    event = _validated(_EVENT, call.body, required=True)
+    await call.repo.write(toops.event(call.session_id, event))
     return _OK
 
 
 async def log_metric(call: Call) -> bytes:
-    metric: MetricIn = _validated(_METRIC, call.body, required=True)
-    await call.repo.write(
-        LogMetric(
-            call.session_id,
-            metric.name,
-            metric.value,
-            metric.tags,
-            maybe_us(metric.timestamp),
-            metric.id,
-        )
-    )
+    metric = _validated(_METRIC, call.body, required=True)
+    await call.repo.write(toops.metric(call.session_id, metric))
     return _OK
 
 
 async def heartbeat(call: Call) -> bytes:
-    beat: HeartbeatIn | None = _validated(_HEARTBEAT, call.body, required=False)
-    await call.repo.write(Heartbeat(call.session_id, None if beat is None else beat.timeout))
+    beat = _validated(_HEARTBEAT, call.body, required=False)
+    await call.repo.write(toops.heartbeat(call.session_id, beat))
     return _OK
 
 
 async def end_session(call: Call) -> bytes:
-    end: EndIn | None = _validated(_END, call.body, required=False)
-    crashed = end is not None and end.status == "crashed"
-    await call.repo.write(EndSession(call.session_id, crashed=crashed))
+    end = _validated(_END, call.body, required=False)
+    await call.repo.write(toops.end(call.session_id, end))
     return _OK
 
 
@@ -179,7 +150,7 @@ async def batch(call: Call) -> bytes:
     limit = call.settings.max_batch_items
     if len(found.items) > limit:
         raise Reject(422, f"a batch holds at most {limit} items; got {len(found.items)}")
-    result = await call.repo.write_batch([to_op(item) for item in found.items])
+    result = await call.repo.write_batch([toops.batch_item(item) for item in found.items])
     if result.missing:
         raise Reject(
             422,

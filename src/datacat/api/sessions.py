@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query
 
-from datacat.api import documents, render
+from datacat.api import documents, render, toops
 from datacat.api.deps import Filters, LogPageQuery, QueryText, Repo
 from datacat.api.responses import document_response, json_response, ok
 from datacat.api.routing import FastJsonRoute
@@ -27,15 +27,9 @@ from datacat.api.schemas import (
     StatusOK,
 )
 from datacat.store.ops import (
-    CreateSession,
-    EndSession,
-    Heartbeat,
-    LogEvent,
-    LogMetric,
     UpdateState,
 )
-from datacat.store.repository import SORTS, Repository
-from datacat.timefmt import maybe_us
+from datacat.store.repository import SORTS
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody, "description": "Unknown session"}
@@ -55,17 +49,7 @@ router = APIRouter(prefix="/api/sessions", tags=["sessions"], route_class=FastJs
 @router.post("", response_model=SessionCreated, responses=INVALID)
 async def create_session(repo: Repo, body: Annotated[SessionCreate | None, Body()] = None) -> Any:
     """Open a session. The body is optional: the seed's clients send none."""
-    body = body or SessionCreate()
-    session_id = await repo.create_session(
-        CreateSession(
-            session_id=Repository.new_session_id(),
-            product=body.product,
-            version=body.version,
-            host=body.host,
-            metadata=body.metadata,
-            heartbeat_timeout_s=body.heartbeat_timeout,
-        )
-    )
+    session_id = await repo.create_session(toops.create(body))
     return json_response({"session_id": session_id})
 
 
@@ -116,15 +100,13 @@ async def update_state(
 
 @router.post("/{session_id}/events", response_model=StatusOK, responses={**NOT_FOUND, **INVALID})
 async def log_event(session_id: str, body: EventIn, repo: Repo) -> Any:
-    await repo.write(LogEvent(session_id, body.name, body.data, maybe_us(body.timestamp), body.id))
+    await repo.write(toops.event(session_id, body))
     return ok()
 
 
 @router.post("/{session_id}/metrics", response_model=StatusOK, responses={**NOT_FOUND, **INVALID})
 async def log_metric(session_id: str, body: MetricIn, repo: Repo) -> Any:
-    await repo.write(
-        LogMetric(session_id, body.name, body.value, body.tags, maybe_us(body.timestamp), body.id)
-    )
+    await repo.write(toops.metric(session_id, body))
     return ok()
 
 
@@ -133,8 +115,7 @@ async def end_session(
     session_id: str, repo: Repo, body: Annotated[EndIn | None, Body()] = None
 ) -> Any:
     """End the session; `{"status": "crashed"}` records that it ended by crashing."""
-    crashed = body is not None and body.status == "crashed"
-    await repo.write(EndSession(session_id, crashed=crashed))
+    await repo.write(toops.end(session_id, body))
     return ok()
 
 
@@ -143,7 +124,7 @@ async def heartbeat(
     session_id: str, repo: Repo, body: Annotated[HeartbeatIn | None, Body()] = None
 ) -> Any:
     """A keep-alive: the process is alive. `timeout` (s) arms abandonment detection."""
-    await repo.write(Heartbeat(session_id, None if body is None else body.timeout))
+    await repo.write(toops.heartbeat(session_id, body))
     return ok()
 
 

@@ -1,0 +1,74 @@
+"""Validated request bodies → write operations: one place, for the FastAPI routes, the
+fast path and the batch items alike."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from datacat.api.schemas import (
+    BatchEnd,
+    BatchEvent,
+    BatchHeartbeat,
+    BatchMetric,
+    BatchState,
+    EndIn,
+    EventIn,
+    HeartbeatIn,
+    MetricIn,
+    SessionCreate,
+)
+from datacat.store.ids import new_session_id
+from datacat.store.ops import (
+    CreateSession,
+    EndSession,
+    Heartbeat,
+    LogEvent,
+    LogMetric,
+    Op,
+    UpdateState,
+)
+from datacat.timefmt import maybe_us
+
+
+def create(body: SessionCreate | None) -> CreateSession:
+    body = body or SessionCreate()
+    return CreateSession(
+        session_id=new_session_id(),
+        product=body.product,
+        version=body.version,
+        host=body.host,
+        metadata=body.metadata,
+        heartbeat_timeout_s=body.heartbeat_timeout,
+    )
+
+
+def event(session_id: str, body: EventIn) -> LogEvent:
+    return LogEvent(session_id, body.name, body.data, maybe_us(body.timestamp), body.id)
+
+
+def metric(session_id: str, body: MetricIn) -> LogMetric:
+    return LogMetric(
+        session_id, body.name, body.value, body.tags, maybe_us(body.timestamp), body.id
+    )
+
+
+def heartbeat(session_id: str, body: HeartbeatIn | None) -> Heartbeat:
+    return Heartbeat(session_id, None if body is None else body.timeout)
+
+
+def end(session_id: str, body: EndIn | None) -> EndSession:
+    return EndSession(session_id, crashed=body is not None and body.status == "crashed")
+
+
+def batch_item(item: Any) -> Op:
+    if isinstance(item, BatchEvent):
+        return event(item.session_id, item)
+    if isinstance(item, BatchMetric):
+        return metric(item.session_id, item)
+    if isinstance(item, BatchState):
+        return UpdateState(item.session_id, item.state, maybe_us(item.timestamp), item.id)
+    if isinstance(item, BatchHeartbeat):
+        return heartbeat(item.session_id, item)
+    if isinstance(item, BatchEnd):
+        return end(item.session_id, item)
+    raise TypeError(f"unknown batch item {type(item).__name__}")
