@@ -187,7 +187,10 @@ def main(argv: list[str] | None = None) -> int:
                 lines = measure(server.url, args.requests, size)
     for line in lines:
         print(json.dumps({**line, **({"seed": seeded} if seeded else {})}), flush=True)
-    return 0 if all(line["met"] for line in lines) else 1
+    # Measured everything: exit 0 even if a page missed its target. Judging is the
+    # caller's job (``python -m bench`` prints yes/no per page from these figures); a
+    # non-zero exit means the pages could not be measured at all.
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,22 +1,30 @@
-"""One result per measure: its JSON line, its table row, and the machine it ran on.
+"""Rows of the results table, their JSON lines, and the Markdown file.
 
-Figures mean little without the machine, so every JSON line carries the core count and
-CPU model, and the Markdown table opens with them (and with the fact that, on a small
-box, wrk and the server share the same cores).
+Nothing in the table is typed by hand except the targets' thresholds: each figure comes
+from a measurement, each ratio is divided here, and "met" is each :class:`Check` applied
+to the figure it names, so a table cannot claim what the run did not show.
 """
 
 from __future__ import annotations
 
 import json
+import operator
 import os
 import platform
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+
+REFERENCE_NAMES = {
+    "asgi": "bare ASGI",
+    "fastapi": "bare FastAPI",
+    "sqlite": "raw SQLite executemany",
+}
 
 
 def cpu_model() -> str:
@@ -30,7 +38,7 @@ def cpu_model() -> str:
 
 
 def revision() -> str:
-    """The commit measured, marked ``+dirty`` when the working tree differs from it."""
+    """The commit measured, marked ``+dirty`` when ``src/`` differs from it."""
     root = Path(__file__).resolve().parents[1]
     try:
         head = subprocess.run(
@@ -48,51 +56,267 @@ def machine() -> dict[str, Any]:
     return {"cores": os.cpu_count(), "cpu": cpu_model()}
 
 
-@dataclass
-class Result:
-    """What a measure found: ``figures`` go into its JSON line, ``measured`` into the table."""
+class Sink:
+    """Where JSON lines go: stdout as they happen (progress), and the ``.jsonl`` file."""
 
+    def __init__(self) -> None:
+        self.file: IO[str] | None = None
+
+    def open(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.file = path.open("w")
+
+    def write(self, line: dict[str, Any]) -> None:
+        text = json.dumps(line)
+        print(text, flush=True)
+        if self.file is not None:
+            self.file.write(text + "\n")
+            self.file.flush()
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+
+
+SINK = Sink()
+
+
+def emit(line: dict[str, Any]) -> None:
+    SINK.write(line)
+
+
+_OPS: dict[str, Callable[[float, float], bool]] = {">=": operator.ge, "<": operator.lt}
+_SHOWN = {">=": "≥", "<": "<"}
+
+
+def number(value: float) -> str:
+    """Readable at a glance: thousands separated, decimals only where they matter."""
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}".rstrip("0").rstrip(".") if value else "0"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One part of a target: the figure ``key`` compared with ``limit``."""
+
+    label: str
+    key: str
+    op: str
+    limit: float
+    unit: str
+
+    def text(self) -> str:
+        return f"{self.label} {_SHOWN[self.op]} {self.limit:,g} {self.unit}".strip()
+
+    def met(self, figures: dict[str, Any]) -> bool:
+        value = figures.get(self.key)
+        if not isinstance(value, int | float):
+            return False
+        return _OPS[self.op](value, self.limit)
+
+    def shortfall(self, figures: dict[str, Any]) -> str:
+        value = figures.get(self.key)
+        shown = number(value) if isinstance(value, int | float) else "none"
+        return f"{self.label} {shown} {self.unit}, target {_SHOWN[self.op]} {self.limit:,g}".strip()
+
+
+@dataclass
+class Row:
+    """One line of the table: what datacat did, what the references did, and the verdict.
+
+    ``primary`` names the throughput figure that ratios and the worker sweep compare
+    (``reference_key`` the references' figure in the same unit).
+    """
+
+    key: str
     measure: str
-    target: str
-    measured: str
-    met: bool | None
-    figures: dict[str, Any] = field(default_factory=dict)
+    checks: list[Check]
+    figures: dict[str, Any]
+    describe: str
+    primary: str = "req_per_s"
+    unit: str = "req/s"
+    references: dict[str, dict[str, Any]] = field(default_factory=dict)
+    reference_key: str = "req_per_s"
+    workers: int | None = None
+    workers_tried: dict[str, float] = field(default_factory=dict)
+    sweep_leader: bool = True
+    note: str = ""
+    error: str | None = None
+    revision: str = ""
+
+    @property
+    def target(self) -> str:
+        return "; ".join(check.text() for check in self.checks) if self.checks else "(none)"
+
+    @property
+    def met(self) -> bool | None:
+        if self.error is not None or not self.checks:
+            return None
+        return all(check.met(self.figures) for check in self.checks)
+
+    @property
+    def value(self) -> float:
+        found = self.figures.get(self.primary)
+        return float(found) if isinstance(found, int | float) else 0.0
+
+    def ratios(self) -> dict[str, float]:
+        """datacat ÷ each reference, on the primary figure (higher = closer to the floor)."""
+        out = {}
+        for name, figures in self.references.items():
+            base = figures.get(self.reference_key)
+            if isinstance(base, int | float) and base > 0:
+                out[name] = round(self.value / base, 3)
+        return out
 
     def line(self) -> dict[str, Any]:
         return {
-            "measure": self.measure,
-            **self.figures,
+            "kind": "row",
+            "measure": self.key,
+            "title": self.measure,
             "target": self.target,
             "met": self.met,
+            "checks": {c.text(): c.met(self.figures) for c in self.checks},
+            "primary": self.primary,
+            "datacat": self.figures,
+            "references": self.references,
+            "ratios": self.ratios(),
+            "workers": self.workers,
+            "workers_tried": self.workers_tried,
+            "workers_chosen_by": "this row" if self.sweep_leader else "the row above",
+            **({"error": self.error} if self.error else {}),
+            "revision": self.revision,
             **machine(),
         }
 
 
-def emit(result: Result) -> None:
-    """Print the measure's JSON line now, so a long run shows progress as it goes."""
-    print(json.dumps(result.line()), flush=True)
+def failed(key: str, measure: str, error: str) -> Row:
+    return Row(key, measure, [], {}, f"error: {error[:300]}", error=error)
 
 
-def _met(value: bool | None) -> str:
-    return {True: "yes", False: "**no**", None: "—"}[value]
+def _references(row: Row) -> str:
+    parts = []
+    for name, figures in row.references.items():
+        rate = figures.get(row.reference_key)
+        if not isinstance(rate, int | float):
+            continue
+        latency = figures.get("p99_ms")
+        extra = f" (p99 {number(latency)} ms)" if isinstance(latency, int | float) else ""
+        parts.append(f"{REFERENCE_NAMES.get(name, name)} {number(rate)} {row.unit}{extra}")
+    return "; ".join(parts) or "—"
 
 
-def markdown(results: list[Result], quick: bool, workers: int) -> str:
-    """The table for the README, headed by the machine and how the load was generated."""
+def _ratios(row: Row) -> str:
+    ratios = row.ratios()
+    order = sorted(ratios, key=lambda name: name != "fastapi")  # FastAPI first
+    shown = [f"{_ratio(ratios[n])} of {REFERENCE_NAMES.get(n, n)}" for n in order]
+    return "; ".join(shown) or "—"
+
+
+def _ratio(value: float) -> str:
+    return f"{value:.2f}" if value >= 0.1 else f"{value:.2g}"
+
+
+def _workers(row: Row) -> str:
+    if row.workers is None:
+        return "—"
+    if len(row.workers_tried) > 1:
+        tried = ", ".join(f"{k}: {number(v)}" for k, v in row.workers_tried.items())
+        how = "best of" if row.sweep_leader else "as the row above; here"
+        return f"{row.workers} ({how} {tried} {row.unit})"
+    return str(row.workers)
+
+
+def _met(row: Row) -> str:
+    if row.met is None:
+        return "—"
+    if row.met:
+        return "yes"
+    misses = [c.shortfall(row.figures) for c in row.checks if not c.met(row.figures)]
+    return "**no** (" + "; ".join(misses) + ")"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+PROTOCOL = (
+    "Every request-rate figure is the median of {runs} `wrk` run(s) of {duration:g} s, "
+    "32 connections unless the row says otherwise, each run against a fresh server process "
+    "on a fresh SQLite file (read rows copy one file seeded through the API); rows whose "
+    "note says so count a fixed number of answers instead of seconds. Beside "
+    "datacat, the same wrk script drives two reference apps from `bench/reference.py` under "
+    "plain `uvicorn` with the same worker count: a raw ASGI callable and a bare FastAPI "
+    "endpoint, both answering without doing any work — the HTTP floor of this machine. "
+    "The ratio column is datacat ÷ reference (1.00 = as fast as doing nothing). The batch "
+    "row's reference is raw SQLite `executemany` of the same rows into a table with the "
+    "events table's indexes. Latencies are wrk's; CPU is % of one core (the server's whole "
+    "process tree, and wrk, which shares the {cores} cores); RSS is every server process "
+    'summed. "met?" is computed from the figures against each part of the target. Raw '
+    "figures of every run: `{jsonl}`; how each row is measured: `bench/README.md`."
+)
+
+
+def markdown(
+    rows: list[Row],
+    *,
+    quick: bool,
+    workers: str,
+    runs: int,
+    duration_s: float,
+    total_s: float,
+    jsonl: str,
+    measured: str,
+) -> str:
+    """The results file: title, machine line, protocol paragraph, then the table.
+
+    ``measured`` names the datacat tree the servers were started from; others commit
+    while a 20-minute run goes on, so the caller says so when it changed mid-run.
+    """
     info = machine()
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    mode = "quick, tiny sizes — proves the suite runs, not a measurement" if quick else "full"
+    title = "datacat benchmarks" + (
+        " — QUICK run: tiny sizes, figures mean nothing" if quick else ""
+    )
     head = [
-        f"Benchmarks ({mode}), {when}",
+        f"# {title}",
         "",
-        f"Machine: {info['cores']} cores, {info['cpu']}; Python {sys.version.split()[0]}, "
-        f"SQLite {sqlite3.sqlite_version}; datacat on SQLite (defaults), "
-        f"{workers} worker{'s' if workers != 1 else ''}; datacat at {revision()}.",
-        "Load from `wrk` (C) on the same machine: wrk and the server share the cores, so "
-        "`wrk_cpu_pct` in each JSON line is CPU the server could not use.",
+        f"**Machine:** {info['cpu']}, {info['cores']} cores; Python {sys.version.split()[0]}; "
+        f"SQLite {sqlite3.sqlite_version}; datacat {measured}; {when}; "
+        f"total run time {total_s / 60:.1f} min; `datacat serve` workers: {workers}.",
         "",
-        "| measure | target | measured | met? |",
-        "|---|---|---|---|",
+        PROTOCOL.format(runs=runs, duration=duration_s, cores=info["cores"], jsonl=jsonl),
+        "",
+        "| measure | target | datacat | references (same load) | datacat ÷ reference "
+        "| workers | met? |",
+        "|---|---|---|---|---|---|---|",
     ]
-    rows = [f"| {r.measure} | {r.target} | {r.measured} | {_met(r.met)} |" for r in results]
-    return "\n".join(head + rows) + "\n"
+    body = []
+    for row in rows:
+        measure = row.measure + (f" — {row.note}" if row.note else "")
+        cells = [
+            measure,
+            row.target,
+            row.describe,
+            _references(row),
+            _ratios(row),
+            _workers(row),
+            _met(row),
+        ]
+        body.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    return "\n".join(head + body) + "\n"
+
+
+def rate_text(figures: dict[str, Any], key: str = "req_per_s", unit: str = "req/s") -> str:
+    """The standard datacat cell: rate, latency, both CPUs, and errors if there were any."""
+    text = (
+        f"{number(figures.get(key, 0))} {unit}; p50 {number(figures.get('p50_ms', 0))} ms, "
+        f"p99 {number(figures.get('p99_ms', 0))} ms; CPU server "
+        f"{figures.get('server_cpu_pct', 0):.0f}%, wrk {figures.get('wrk_cpu_pct', 0):.0f}%"
+    )
+    if figures.get("errors"):
+        text += f"; **{figures['errors']:,} errors**"
+    return text

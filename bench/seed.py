@@ -10,9 +10,11 @@ encoding.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -102,3 +104,10 @@ def post_batches(url: str, bodies: Sequence[bytes], concurrency: int = 3) -> tup
     started = time.perf_counter()
     accepted = asyncio.run(_post_batches(url, bodies, concurrency))
     return accepted, time.perf_counter() - started
+
+
+def seal(db: Path) -> None:
+    """Fold the WAL into the database file (server stopped), so copying the file is enough."""
+    with sqlite3.connect(db) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()

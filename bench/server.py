@@ -1,9 +1,10 @@
-"""Start a real ``datacat serve`` process and read its footprint from ``/proc``.
+"""Start real server processes (datacat, or a reference app) and read them from ``/proc``.
 
-The benchmarks start the server themselves (rather than hitting one already running) so
-they know its pid: peak RSS is the kernel's ``VmHWM`` of that process, and CPU time comes
-from ``/proc/<pid>/stat``. With ``--workers N`` uvicorn forks children, so every figure
-sums the whole process tree.
+The benchmarks start every server themselves rather than hitting one already running, so
+they know its pid: peak RSS is the kernel's ``VmHWM``, CPU time comes from
+``/proc/<pid>/stat``. With ``--workers N`` uvicorn forks children, so every figure sums
+the whole process tree — the supervisor and any helper process included, because an
+operator pays for all of them.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from pathlib import Path
 import httpx
 
 _TICKS = os.sysconf("SC_CLK_TCK")
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def free_port() -> int:
@@ -76,26 +78,32 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
 @dataclass
 class Server:
-    """A running server: its URL, pid and database file."""
+    """A running server: its URL, pid, log and (for datacat) database file."""
 
     url: str
     pid: int
-    db_path: Path
     process: subprocess.Popen[bytes]
     log_path: Path
+    db_path: Path | None = None
 
     def rss_mb(self) -> float:
         """Resident memory now, summed over the process tree."""
         return sum(_status_kb(p, "VmRSS") for p in process_tree(self.pid)) / 1024
 
     def rss_parts_mb(self) -> dict[str, float]:
-        """RSS split into anonymous (heap), file-backed (SQLite's mmap) and shared pages.
+        """RSS split into anonymous (heap), file-backed and shared pages.
 
-        SQLite's ``mmap_size`` maps the database file, and every page read through the map
-        counts as the server's RSS (``RssFile``) although the kernel can drop it at will;
-        only ``RssAnon`` is memory the server really holds.
+        A memory-mapped database file counts as RSS (``RssFile``) although the kernel can
+        drop those pages at will; ``RssAnon`` is what the server really holds.
         """
         parts = {}
         for field in ("RssAnon", "RssFile", "RssShmem"):
@@ -104,16 +112,33 @@ class Server:
         return parts
 
     def peak_rss_mb(self) -> float:
-        """Peak resident memory since start (``VmHWM``), summed over the process tree."""
+        """Peak resident memory since start (``VmHWM``), summed over the process tree.
+
+        With several processes this is the sum of each one's own peak: an upper bound of
+        what they held at one moment, which is the safe side for a memory limit.
+        """
         return sum(_status_kb(p, "VmHWM") for p in process_tree(self.pid)) / 1024
 
     def cpu_s(self) -> float:
         """User + system CPU seconds used so far by the whole process tree."""
         return sum(_cpu_s(p) for p in process_tree(self.pid))
 
+    def processes(self) -> int:
+        return len(process_tree(self.pid))
+
+    def workers(self) -> int:
+        """How many worker processes serve requests (uvicorn spawns them when N > 1).
+
+        Read from the process tree rather than from the flag, so that a run which leaves
+        ``--workers`` to the server's default still knows what it measured.
+        """
+        spawned = [p for p in process_tree(self.pid) if "spawn_main" in _cmdline(p)]
+        return max(1, len(spawned))
+
     def db_bytes(self) -> dict[str, int]:
         """Sizes of the SQLite file and its WAL (what an operator's disk holds)."""
         sizes = {}
+        assert self.db_path is not None
         for suffix in ("", "-wal", "-shm"):
             path = Path(str(self.db_path) + suffix)
             sizes["db" + suffix.replace("-", "_")] = path.stat().st_size if path.exists() else 0
@@ -125,11 +150,50 @@ def sqlite_url(db_path: Path) -> str:
 
 
 @contextmanager
-def serve(db_path: Path, workers: int = 1, startup_s: float = 60.0) -> Iterator[Server]:
-    """Run ``datacat serve`` on ``db_path`` until the block ends, then stop it cleanly."""
-    port = free_port()
-    log_path = db_path.with_suffix(".log")
+def _launch(
+    command: Sequence[str],
+    port: int,
+    log_path: Path,
+    *,
+    ready_path: str = "/readyz",
+    env: Mapping[str, str] | None = None,
+    db_path: Path | None = None,
+    startup_s: float = 60.0,
+) -> Iterator[Server]:
     log = log_path.open("ab")
+    process = subprocess.Popen(
+        list(command),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + startup_s
+        while True:
+            try:
+                if httpx.get(url + ready_path, timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"server did not start; see {log_path}")
+            time.sleep(0.05)
+        yield Server(url, process.pid, process, log_path, db_path)
+    finally:
+        _stop(process)
+        log.close()
+
+
+@contextmanager
+def serve(db_path: Path, workers: int | None = None) -> Iterator[Server]:
+    """Run ``datacat serve`` on ``db_path`` until the block ends, then stop it cleanly.
+
+    ``workers=None`` leaves ``--workers`` out, so the server's own default is measured.
+    """
+    port = free_port()
     command = [
         sys.executable,
         "-m",
@@ -139,28 +203,43 @@ def serve(db_path: Path, workers: int = 1, startup_s: float = 60.0) -> Iterator[
         str(port),
         "--database-url",
         sqlite_url(db_path),
+    ]
+    if workers is not None:
+        command += ["--workers", str(workers)]
+    with _launch(command, port, db_path.with_suffix(".log"), db_path=db_path) as server:
+        yield server
+
+
+REFERENCE_APPS = {"asgi": "bench.reference:asgi_app", "fastapi": "bench.reference:fastapi_app"}
+
+
+@contextmanager
+def serve_reference(
+    app: str, workers: int, log_path: Path, get_body: Path | None = None
+) -> Iterator[Server]:
+    """Run a reference app (``bench/reference.py``) under plain ``uvicorn``.
+
+    Only the worker count is set (and the access log turned off, as ``datacat serve``
+    does); everything else is uvicorn's default, so the reference is what anyone gets
+    from ``uvicorn app:app`` on this machine.
+    """
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        REFERENCE_APPS[app],
+        "--port",
+        str(port),
         "--workers",
         str(workers),
+        "--no-access-log",
+        "--log-level",
+        "warning",
     ]
-    process = subprocess.Popen(
-        command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + startup_s
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start; see {log_path}")
-            time.sleep(0.05)
-        yield Server(url, process.pid, db_path, process, log_path)
-    finally:
-        _stop(process)
-        log.close()
+    env = {"BENCH_REFERENCE_GET_BODY": str(get_body)} if get_body else {}
+    with _launch(command, port, log_path, env=env) as server:
+        yield server
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import tempfile
 import time
@@ -46,6 +47,16 @@ def script(body: str) -> str:
 
 
 @dataclass(frozen=True)
+class Load:
+    """One wrk configuration; the same one drives datacat and the references of a row."""
+
+    path: str
+    lua: str
+    connections: int = 32
+    threads: int = 2
+
+
+@dataclass(frozen=True)
 class WrkResult:
     """Counts and latency percentiles of one wrk run; ``ok`` excludes errors."""
 
@@ -77,52 +88,39 @@ class WrkResult:
         return 100 * self.server_cpu_s / self.duration_s if self.duration_s else 0.0
 
 
-def run(
-    server: Server,
-    path: str,
-    lua: str,
-    *,
-    connections: int,
-    duration_s: float,
-    threads: int = 1,
-    timeout_s: float = 30.0,
-) -> WrkResult:
-    """Run wrk against ``server.url + path`` with the given request script."""
+def _write_script(lua: str) -> Path:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         handle.write(script(lua))
-        script_path = Path(handle.name)
-    command = [
+        return Path(handle.name)
+
+
+def _command(
+    server: Server, load: Load, duration_s: float, timeout_s: float, path: Path
+) -> list[str]:
+    return [
         "wrk",
-        f"-t{min(threads, connections)}",
-        f"-c{connections}",
+        f"-t{min(load.threads, load.connections)}",
+        f"-c{load.connections}",
         f"-d{max(1, round(duration_s))}s",
         f"--timeout={timeout_s:g}s",
         "-s",
-        str(script_path),
-        server.url + path,
+        str(path),
+        server.url + load.path,
     ]
-    cpu_before = server.cpu_s()
-    started = time.monotonic()
-    try:
-        with tempfile.TemporaryFile() as out:
-            process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-            _, status, usage = os.wait4(process.pid, 0)
-            process.returncode = os.waitstatus_to_exitcode(status)
-            out.seek(0)
-            text = out.read().decode(errors="replace")
-    finally:
-        script_path.unlink(missing_ok=True)
-    wall = time.monotonic() - started
-    server_cpu = server.cpu_s() - cpu_before
+
+
+def _result(
+    text: str, returncode: int, usage: os.struct_rusage, wall: float, server_cpu: float
+) -> WrkResult:
     lines = [line for line in text.splitlines() if line.startswith(_MARK)]
-    if process.returncode != 0 or not lines:
-        raise RuntimeError(f"wrk failed ({process.returncode}): {text[-2000:]}")
+    if returncode != 0 or not lines:
+        raise RuntimeError(f"wrk failed ({returncode}): {text[-2000:]}")
     raw = json.loads(lines[-1][len(_MARK) :])
     errors = sum(
         raw[key]
         for key in ("connect_errors", "read_errors", "write_errors", "status_errors", "timeouts")
     )
-    duration = raw["duration_us"] / 1e6 or wall
+    duration = wall if wall > 0 else raw["duration_us"] / 1e6
     return WrkResult(
         requests=raw["requests"],
         ok=max(0, raw["requests"] - raw["status_errors"]),
@@ -137,6 +135,84 @@ def run(
         wrk_cpu_s=usage.ru_utime + usage.ru_stime,
         server_cpu_s=server_cpu,
     )
+
+
+def run(server: Server, load: Load, *, duration_s: float, timeout_s: float = 60.0) -> WrkResult:
+    """Run wrk against ``server`` for ``duration_s`` with the load's script."""
+    script_path = _write_script(load.lua)
+    command = _command(server, load, duration_s, timeout_s, script_path)
+    cpu_before = server.cpu_s()
+    try:
+        with tempfile.TemporaryFile() as out:
+            process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+            _, status, usage = os.wait4(process.pid, 0)
+            process.returncode = os.waitstatus_to_exitcode(status)
+            out.seek(0)
+            text = out.read().decode(errors="replace")
+    finally:
+        script_path.unlink(missing_ok=True)
+    server_cpu = server.cpu_s() - cpu_before
+    # wrk's own duration: it starts its clock after the connections are set up.
+    return _result(text, process.returncode, usage, 0.0, server_cpu)
+
+
+_STOP_AT = r"""
+local share = {share}
+local answered = 0
+response = function(status, headers, body)
+  answered = answered + 1
+  if answered == share then
+    io.write("WRKDONE\n")
+    io.flush()
+    wrk.thread:stop()
+  end
+end
+"""
+
+
+def run_count(server: Server, load: Load, total: int, *, min_rate: float = 200) -> WrkResult:
+    """Send ``total`` requests (split evenly over wrk's threads) and time them.
+
+    wrk only knows durations, so each thread stops itself once it has its share of
+    answers and says so on stdout; the clock stops at the last thread's word, and wrk is
+    then interrupted (SIGINT ends its wait and prints the summary). A few requests may be
+    in flight when a thread stops; the server still handles them, so a caller that needs
+    the exact count reads it back from the server. wrk keeps waiting after a Lua error,
+    so any line that is not wrk's banner or a thread's word ends the run at once, and a
+    server slower than ``min_rate`` req/s ends it at the duration cap.
+    """
+    threads = min(load.threads, load.connections)
+    if total % threads:
+        raise ValueError(f"{total} requests do not split evenly over {threads} threads")
+    script_path = _write_script(load.lua + _STOP_AT.replace("{share}", str(total // threads)))
+    command = _command(server, load, max(60.0, total / min_rate), 60.0, script_path)
+    cpu_before = server.cpu_s()
+    server_cpu = 0.0
+    done = 0
+    started = time.monotonic()
+    wall = 0.0
+    text: list[str] = []
+    try:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        assert process.stdout is not None
+        for raw_line in process.stdout:
+            line = raw_line.decode(errors="replace")
+            text.append(line)
+            if line.startswith("WRKDONE"):
+                done += 1
+                if done == threads:
+                    wall = time.monotonic() - started
+                    server_cpu = server.cpu_s() - cpu_before
+                    process.send_signal(signal.SIGINT)
+            elif done < threads and not line.startswith(("Running ", "  ")):
+                process.kill()  # a Lua or connection error: wrk would idle to the cap
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+    finally:
+        script_path.unlink(missing_ok=True)
+    if done < threads:
+        raise RuntimeError(f"wrk ended before {total} answers: {''.join(text)[-2000:]}")
+    return _result("".join(text), process.returncode, usage, wall, server_cpu)
 
 
 def fields(result: WrkResult) -> dict[str, float | int]:

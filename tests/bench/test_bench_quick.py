@@ -1,63 +1,105 @@
 """``python -m bench --quick`` runs every measure end to end on tiny sizes.
 
 Benchmarks are not unit tests: the figures at these sizes mean nothing, so this only
-proves that each measure still starts its server, loads its data, drives wrk and prints a
-JSON line with numbers — the kind of rot a benchmark suite otherwise collects unnoticed.
+proves that each row still starts its servers (datacat and the references), loads its
+data, drives wrk and comes out with numbers and a computed verdict — the kind of rot a
+benchmark suite otherwise collects unnoticed, such as a row that prints a dash.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
-EXPECTED = {
-    "a_event_post": ("req_per_s", "p50_ms", "p99_ms"),
-    "a_metric_post": ("req_per_s", "p50_ms", "p99_ms"),
-    "b_batch_events": ("events_per_s", "events_per_s_with_ids", "p99_ms"),
-    "d_session_get_10k": ("p50_ms", "p99_ms", "response_bytes"),
-    "e_export_1000x100": ("p50_ms", "peak_rss_mb", "response_bytes"),
-    "f_series_state_filter": ("p50_ms", "p99_ms", "points_matched"),
-    "g_footprint_1m_events": ("rss_mb", "bytes_per_event", "db_bytes"),
+ROWS = {
+    # row: (datacat figures that must be numbers, references that must be measured)
+    "session_create": (("req_per_s", "p50_ms", "p99_ms", "server_cpu_pct"), ("asgi", "fastapi")),
+    "state_update": (("req_per_s", "p50_ms", "p99_ms"), ("asgi", "fastapi")),
+    "event_post": (("req_per_s", "p50_ms", "p99_ms"), ("asgi", "fastapi")),
+    "metric_post": (("req_per_s", "p50_ms", "p99_ms"), ("asgi", "fastapi")),
+    "session_get_10k": (("req_per_s", "one_conn_p50_ms", "response_bytes"), ("asgi", "fastapi")),
+    "export_1000x100": (("req_per_s", "peak_rss_mb", "response_bytes"), ("asgi", "fastapi")),
+    "ingest_1m": (("events_per_s", "p99_ms", "events_stored"), ("asgi", "fastapi")),
+    "rss_1m": (("rss_mb", "rss_per_worker_mb"), ()),
+    "disk_1m": (("bytes_per_event", "db_bytes"), ()),
+    "batch_500": (("events_per_s", "p99_ms"), ("sqlite",)),
+    "batch_500_ids": (("events_per_s", "p99_ms"), ()),
+    "series_state_filter": (("req_per_s", "p50_ms", "points_matched"), ()),
 }
+WITHOUT_TARGET = {"batch_500_ids"}
 
 
-def _number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+def _positive(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+
+
+def _table_rows(markdown: str) -> list[list[str]]:
+    lines = [line for line in markdown.splitlines() if line.startswith("| ")]
+    assert lines[0].startswith("| measure | target | datacat |")
+    return [[cell.strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]] for line in lines[1:]]
 
 
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk not installed (make system-deps)")
-def test_quick_benchmarks_print_every_measure_with_numbers(tmp_path: Path) -> None:
+def test_quick_benchmarks_print_every_row_with_numbers(tmp_path: Path) -> None:
     table = tmp_path / "quick.md"
     done = subprocess.run(
         [sys.executable, "-m", "bench", "--quick", "--output", str(table)],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=400,
         check=False,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     lines = [json.loads(text) for text in done.stdout.splitlines() if text.startswith("{")]
-    by_name = {line["measure"]: line for line in lines}
-    assert not [line for line in lines if "error" in line]
-    for measure, keys in EXPECTED.items():
-        line = by_name.get(measure)
-        assert line is not None, f"no JSON line for {measure}"
-        for key in keys:
-            assert _number(line.get(key)), f"{measure}.{key} = {line.get(key)!r}"
-        assert line["cores"] and line["target"]
-        assert isinstance(line["met"], bool)
+    rows: list[dict[str, Any]] = [line for line in lines if line.get("kind") == "row"]
+    by_name = {row["measure"]: row for row in rows}
+    assert not [row for row in rows if "error" in row]
+
+    expected = dict(ROWS)
     if (ROOT / "bench" / "client_overhead.py").exists():
-        client = [line for line in lines if "client_call_us" in line]
-        assert client and _number(client[0]["metrics_per_s_end_to_end"])
+        expected["client_overhead"] = (("client_call_us", "metrics_per_s_end_to_end"), ())
+    for name, (keys, references) in expected.items():
+        row = by_name.get(name)
+        assert row is not None, f"no row for {name}"
+        for key in (*keys, row["primary"]):
+            assert _positive(row["datacat"].get(key)), f"{name}.{key} = {row['datacat'].get(key)!r}"
+        for reference in references:
+            assert _positive(row["ratios"].get(reference)), f"{name}: no ratio to {reference}"
+        if name in WITHOUT_TARGET:
+            assert row["met"] is None
+        else:
+            assert isinstance(row["met"], bool), f"{name}: met = {row['met']!r}"
+            assert row["met"] == all(row["checks"].values())
+        assert row["cores"] and row["workers"]
+    if (ROOT / "bench" / "pages.py").exists():
+        pages = [row for row in rows if row["measure"].startswith("page ")]
+        assert pages and all(isinstance(row["met"], bool) for row in pages)
+        assert all(_positive(row["datacat"]["p99"]) for row in pages)
+
+    # The Markdown table: one line per row, in order, numbers where figures belong.
     text = table.read_text()
-    assert "| measure | target | measured | met? |" in text
-    for measure in EXPECTED:
-        assert f"| {measure} |" in text
+    assert "**Machine:**" in text and "median of" in text
+    cells = _table_rows(text)
+    assert len(cells) == len(rows)
+    for row, cell in zip(rows, cells, strict=True):
+        measure, target, datacat, references, ratios, _workers, met = cell
+        assert re.search(r"\d", datacat), f"{row['measure']}: no number in {datacat!r}"
+        if row["references"]:
+            assert re.search(r"\d", references) and re.search(r"\d", ratios), measure
+        if row["met"] is None:
+            assert met == "—" and target == "(none)", measure
+        elif row["met"]:
+            assert met == "yes", measure
+        else:
+            assert met.startswith("**no** ("), measure
+    assert (table.with_suffix(".jsonl")).read_text().count('"kind": "row"') == len(rows)
