@@ -14,8 +14,8 @@ a float the way the API always has (shortest round-trip, ``5.0`` not ``5``).
 from __future__ import annotations
 
 import functools
-import itertools
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -158,126 +158,140 @@ def session_event_documents(dialect: str) -> TextClause:
 
 
 @functools.cache
-def event_documents(dialect: str) -> TextClause:
-    """The next ``:chunk`` events of the sessions ``:pks`` after ``(:after_pk, :after_id)``
-    (up to id ``:upto``), one JSON object per row. Not aggregated per session: SQLite's
-    GROUP BY sorts, and would not promise to keep each session's events in order."""
+def whole_sessions_documents(dialect: str) -> TextClause:
+    """All events up to id ``:upto`` of each of the sessions ``:pks`` — each known to hold
+    at most ``:chunk`` of them — as ``(session_pk, JSON objects joined by commas)``.
+
+    One correlated subquery per session walks that session's index range in order, so
+    the database needs no sort (SQLite's GROUP BY would sort, and would not promise to
+    keep each session's events in order) and Python receives one string per session.
+    """
     return text(
-        f"SELECT session_pk, id, {_EVENT_JSON[dialect]} FROM events"
-        " WHERE session_pk IN :pks AND id <= :upto"
-        " AND (session_pk > :after_pk OR (session_pk = :after_pk AND id > :after_id))"
-        " ORDER BY session_pk, id LIMIT :chunk"
+        f"SELECT s.pk, (SELECT {_JOINED[dialect]} FROM ("
+        f" SELECT id, {_EVENT_JSON[dialect]} AS doc FROM events"
+        " WHERE session_pk = s.pk AND id <= :upto ORDER BY id LIMIT :chunk) AS one)"
+        " FROM sessions AS s WHERE s.pk IN :pks ORDER BY s.pk"
     ).bindparams(bindparam("pks", expanding=True))
 
 
-class EventDocuments:
-    """The events of a page of sessions as JSON text, read in keyset chunks.
+class SessionEvents:
+    """One session's events as JSON text, read in chunks from fixed starting points
+    (after id -1, then after each full chunk's last id), which the chunk cache keys on.
 
-    Like ``ChunkedRows``, ``pieces_of(pk)`` must be called for the page's sessions in
-    ascending order; one chunk (a bounded number of events) is held at a time.
+    ``upto`` is the session's own last event id as of the reader's snapshot.
+    """
+
+    def __init__(
+        self, engine: AsyncEngine, pk: int, upto: int, chunk: int, cache: ChunkCache | None
+    ) -> None:
+        self._engine = engine
+        self._pk = pk
+        self._upto = upto
+        self._chunk = chunk
+        self._cache = cache
+
+    async def pieces(self) -> AsyncIterator[bytes]:
+        after = -1
+        query = session_event_documents(self._engine.dialect.name)
+        while after < self._upto:
+            cached = None if self._cache is None else self._cache.get(self._pk, after, self._upto)
+            if cached is not None:
+                after, document = cached
+                yield document
+                continue
+            params = {"pk": self._pk, "after": after, "upto": self._upto, "chunk": self._chunk}
+            async with self._engine.connect() as conn:
+                last, count, joined = (await conn.execute(query, params)).one()
+            if not count:
+                return
+            document = joined.encode()
+            if self._cache is not None:
+                self._cache.put(self._pk, after, last, document, full=count == self._chunk)
+            yield document
+            if count < self._chunk:
+                return
+            after = last
+
+
+@dataclass(frozen=True, slots=True)
+class PageSession:
+    """What the export knows of a session before reading its events."""
+
+    pk: int
+    last_event: int
+    """The session's own last event id as of the export's snapshot (0: none)."""
+    events: int
+    """How many events it holds up to the export's snapshot."""
+
+
+class PageEvents:
+    """The events of a page of sessions for the export, as JSON text per session.
+
+    A session whose JSON is all in the chunk cache costs nothing; a session with more
+    than one chunk of events is read alone, chunk by chunk; the rest are read together,
+    as many consecutive sessions per query as fit in one chunk of events, so memory
+    stays bounded by a chunk whatever the page holds. ``pieces_of`` must be called in
+    the page's order.
     """
 
     def __init__(
         self,
         engine: AsyncEngine,
-        pks: list[int],
+        page: list[PageSession],
         upto: int,
         chunk: int,
-        cache: ChunkCache | None = None,
+        cache: ChunkCache | None,
     ) -> None:
         self._engine = engine
-        self._dialect = engine.dialect.name
-        self._pks = pks
         self._upto = upto
         self._chunk = chunk
         self._cache = cache
-        """For one session, ``upto`` must be that session's own last event id; for several,
-        the cache only receives the sessions read whole in one chunk."""
-        self._buffer: list[tuple[int, bytes]] = []
-        self._at = 0
-        self._after = (-1, -1)
-        self._done = not pks or upto <= 0
-
-    async def _fill(self) -> None:
-        after_pk, after_id = self._after
-        if self._cache is not None and len(self._pks) == 1:
-            pk = self._pks[0]
-            cached = self._cache.get(pk, after_id, self._upto)
-            if cached is not None:
-                self._buffer, self._after, self._at = [(pk, cached[1])], (pk, cached[0]), 0
-                self._done = cached[0] == self._upto
-                return
-        async with self._engine.connect() as conn:
-            if len(self._pks) == 1:
-                pk = self._pks[0]
-                last, count, joined = (
-                    await conn.execute(
-                        session_event_documents(self._dialect),
-                        {"pk": pk, "after": after_id, "upto": self._upto, "chunk": self._chunk},
-                    )
-                ).one()
-                document = joined.encode() if count else b""
-                self._buffer = [(pk, document)] if count else []
-                self._after = (pk, last) if count else self._after
-                if self._cache is not None and count:
-                    full = count == self._chunk
-                    self._cache.put(pk, after_id, last, document, full=full)
-                self._done = count < self._chunk or last == self._upto
-            else:
-                rows = (
-                    await conn.execute(
-                        event_documents(self._dialect),
-                        {
-                            "pks": self._pks,
-                            "upto": self._upto,
-                            "after_pk": after_pk,
-                            "after_id": after_id,
-                            "chunk": self._chunk,
-                        },
-                    )
-                ).all()
-                count = len(rows)
-                groups = [
-                    (pk, list(group)) for pk, group in itertools.groupby(rows, key=lambda r: r[0])
-                ]
-                self._buffer = [
-                    (pk, ",".join(row[2] for row in group).encode()) for pk, group in groups
-                ]
-                if self._cache is not None:
-                    self._keep_whole_sessions(groups, after_pk, count)
-                if rows:
-                    self._after = (rows[-1][0], rows[-1][1])
-                self._done = count < self._chunk
-        self._at = 0
-
-    def _keep_whole_sessions(
-        self, groups: list[tuple[int, list[Any]]], after_pk: int, count: int
-    ) -> None:
-        """Cache the sessions this chunk holds from their first event to their last — as
-        the first chunk a one-session read would build (``after`` -1), so both reads
-        share it. The chunk's first session may have begun in the previous chunk, and
-        its last may go on in the next one, unless this was the final chunk."""
-        assert self._cache is not None
-        for index, (pk, group) in enumerate(groups):
-            began_here = index > 0 or pk != after_pk
-            ended_here = index < len(groups) - 1 or count < self._chunk
-            if began_here and ended_here and len(group) <= self._chunk:
-                document = self._buffer[index][1]
-                full = len(group) == self._chunk
-                self._cache.put(pk, -1, group[-1][1], document, full=full)
+        self._page = {session.pk: session for session in page}
+        self._cached: dict[int, list[bytes]] = {}
+        if cache is not None:
+            for session in page:
+                pieces = cache.session(session.pk, session.last_event)
+                if pieces is not None:
+                    self._cached[session.pk] = pieces
+        self._batch_of: dict[int, list[int]] = {}
+        batch: list[int] = []
+        held = 0
+        for session in page:
+            if session.pk in self._cached or not 0 < session.events <= chunk:
+                continue
+            if batch and held + session.events > chunk:
+                batch, held = [], 0
+            batch.append(session.pk)
+            held += session.events
+            self._batch_of[session.pk] = batch
+        self._read: dict[int, bytes] = {}
 
     async def pieces_of(self, pk: int) -> AsyncIterator[bytes]:
-        while True:
-            if self._at == len(self._buffer):
-                if self._done:
-                    return
-                await self._fill()
-                continue
-            session_pk, doc = self._buffer[self._at]
-            if session_pk != pk:
-                return  # a later session's (an earlier one's was consumed before)
-            self._at += 1
-            yield doc
+        session = self._page[pk]
+        if pk in self._cached:
+            for piece in self._cached.pop(pk):
+                yield piece
+        elif session.events > self._chunk:
+            reader = SessionEvents(self._engine, pk, session.last_event, self._chunk, self._cache)
+            async for piece in reader.pieces():
+                yield piece
+        elif session.events:
+            if pk not in self._read:
+                await self._read_batch(self._batch_of[pk])
+            yield self._read.pop(pk)
+
+    async def _read_batch(self, pks: list[int]) -> None:
+        query = whole_sessions_documents(self._engine.dialect.name)
+        params = {"pks": pks, "upto": self._upto, "chunk": self._chunk}
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query, params)).all()
+        for pk, joined in rows:
+            document = (joined or "").encode()
+            self._read[pk] = document
+            if self._cache is not None:
+                session = self._page[pk]
+                full = session.events == self._chunk
+                self._cache.put(pk, -1, session.last_event, document, full=full)
 
 
 def raw_json(column: Any) -> Any:

@@ -228,10 +228,10 @@ class Repository:
         """The events (``("events", json_bytes)`` pieces, built by the database) and then the
         metrics (``("metrics", rows)``) of a ``session_snapshot``, in bounded chunks."""
         pk = snapshot["pk"]
-        documents = logged.EventDocuments(
-            self.engine, [pk], snapshot["event_upto"], EXPORT_CHUNK, self._chunks
+        reader = logged.SessionEvents(
+            self.engine, pk, snapshot["event_upto"], EXPORT_CHUNK, self._chunks
         )
-        async for piece in documents.pieces_of(pk):
+        async for piece in reader.pieces():
             yield "events", piece
         if not snapshot["metric_upto"]:
             return
@@ -279,17 +279,15 @@ class Repository:
         remaining = limit
         while remaining is None or remaining > 0:
             size = EXPORT_PAGE if remaining is None else min(EXPORT_PAGE, remaining)
-            # With the chunk cache, sessions whose JSON is all cached are not read again;
-            # knowing that needs each session's own last event id.
+            # Each session's own last event id and how many events it has (an index-only
+            # count, cheap beside exporting them): how to read them (``logged.PageEvents``).
+            own = events.c.session_pk == sessions.c.pk, events.c.id <= last_event
             own_last = (
-                select(func.coalesce(func.max(events.c.id), 0))
-                .where(events.c.session_pk == sessions.c.pk, events.c.id <= last_event)
-                .scalar_subquery()
-                .label("event_upto")
+                select(func.coalesce(func.max(events.c.id), 0)).where(*own).scalar_subquery()
             )
-            columns = (*SESSION_COLUMNS, own_last) if self._chunks is not None else SESSION_COLUMNS
+            own_count = select(func.count()).where(*own).scalar_subquery()
             query = (
-                select(*columns)
+                select(*SESSION_COLUMNS, own_last.label("event_upto"), own_count.label("n"))
                 .where(sessions.c.pk > after, *self._conditions(filters))
                 .order_by(sessions.c.pk)
                 .limit(size)
@@ -298,16 +296,13 @@ class Repository:
                 page = [dict(r) for r in (await conn.execute(query)).mappings()]
             if not page:
                 return
-            cached: dict[int, list[bytes]] = {}
-            if self._chunks is not None:
-                for row in page:
-                    pieces = self._chunks.session(row["pk"], row["event_upto"])
-                    if pieces is not None:
-                        cached[row["pk"]] = pieces
             pks = [row["pk"] for row in page]
-            unread = [pk for pk in pks if pk not in cached]
-            event_docs = logged.EventDocuments(
-                self.engine, unread, last_event, EXPORT_CHUNK, self._chunks
+            event_docs = logged.PageEvents(
+                self.engine,
+                [logged.PageSession(r["pk"], r["event_upto"], r["n"]) for r in page],
+                last_event,
+                EXPORT_CHUNK,
+                self._chunks,
             )
             metric_stream = logged.ChunkedRows(
                 self.engine,
@@ -320,12 +315,8 @@ class Repository:
             )
             for row in page:
                 yield "session", row
-                if row["pk"] in cached:
-                    for piece in cached[row["pk"]]:
-                        yield "events", piece
-                else:
-                    async for piece in event_docs.pieces_of(row["pk"]):
-                        yield "events", piece
+                async for piece in event_docs.pieces_of(row["pk"]):
+                    yield "events", piece
                 async for chunk in metric_stream.rows_of(row["pk"]):
                     yield "metrics", chunk
             after = pks[-1]
