@@ -245,8 +245,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(table)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(table)
+    if output == RESULTS / "latest.md" and not args.only:
+        copy_into_readme(table)
     print(f"# total {total:.0f} s; table in {output}, JSON lines in {jsonl}", file=sys.stderr)
     return 1 if any(row.error for row in rows) else 0
+
+
+README = HERE.parent / "README.md"
+BEGIN, END = "<!-- bench-table:begin -->", "<!-- bench-table:end -->"
+
+
+def copy_into_readme(table: str) -> None:
+    """Put a full run's table into the README between its markers, so the figures there
+    are always the last run's, never typed by hand (the title line stays behind)."""
+    text = README.read_text()
+    if BEGIN not in text or END not in text:
+        print("# README has no bench-table markers; not copied", file=sys.stderr)
+        return
+    body = "\n".join(line for line in table.splitlines() if not line.startswith("# "))
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    README.write_text(f"{head}{BEGIN}\n{body.strip()}\n{END}{tail}")
 
 
 def _shown(path: Path) -> str:
