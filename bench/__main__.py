@@ -11,7 +11,9 @@ JSON lines become rows judged here, from their figures.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -20,7 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from bench import batch_ingest, export, million, series, session_get, single_post
 from bench.config import Config
@@ -161,6 +163,32 @@ def _sweep(name: str, measure: Measure, cfg: Config, counts: list[int]) -> list[
     return rows
 
 
+LOCK = Path(tempfile.gettempdir()) / "datacat-bench.lock"
+
+
+def _exclusive() -> IO[str]:
+    """Hold the machine-wide bench lock for the whole run, waiting while another run has it.
+
+    Two full runs at once measure each other (they share the same cores) and write the
+    same results files, so both come out wrong. Quick runs skip the lock: their figures
+    mean nothing and they write ``quick.*``; the test that runs them must not wait for a
+    20-minute run.
+    """
+    handle = LOCK.open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        print(f"# another benchmark run holds {LOCK} ({holder}); waiting", file=sys.stderr)
+        fcntl.flock(handle, fcntl.LOCK_EX)
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()}, since {time.strftime('%H:%M:%S')}\n")
+    handle.flush()
+    return handle
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="tiny sizes: proves it runs")
@@ -194,6 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SystemExit("wrk is not installed (apt-get install wrk, or `make system-deps`)")
     output = args.output or RESULTS / ("quick.md" if args.quick else "latest.md")
     jsonl = output.with_suffix(".jsonl")
+    lock = None if args.quick else _exclusive()
     SINK.open(jsonl)
     workdir = Path(tempfile.mkdtemp(prefix="datacat-bench-"))
     cfg = Config.make(args.quick, workdir)
@@ -248,6 +277,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if output == RESULTS / "latest.md" and not args.only:
         copy_into_readme(table)
     print(f"# total {total:.0f} s; table in {output}, JSON lines in {jsonl}", file=sys.stderr)
+    if lock is not None:
+        lock.close()
     return 1 if any(row.error for row in rows) else 0
 
 
