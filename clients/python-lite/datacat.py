@@ -1,0 +1,526 @@
+"""datacat lite: the datacat Python client for any interpreter from 2.7, standard library only.
+
+The original datacat client's API, unchanged::
+
+    from datacat import create_session
+
+    session = create_session("http://localhost:8080")
+    session.update_state({"status": "running"})
+    session.log_event("started", {"user": "alice"})
+    session.log_metric("cpu_usage", 45.2, tags=["host:server1"])
+    print(session.get_details())
+    session.end()
+
+Every call is synchronous and sends one HTTP request. What it adds to the original:
+
+- each event and metric carries a client-made ``id`` and its call-time ``timestamp``,
+  so a call resent after a lost answer is stored once;
+- a connection error is retried once;
+- the heartbeat monitor also sends keep-alives to ``POST /api/sessions/{id}/heartbeat``,
+  so the server can tell a hung application (keep-alives continue) from a dead one;
+- errors form one small tree::
+
+    DatacatError
+    +-- InvalidData     (also a ValueError) refused before anything was sent
+    +-- TransportError  the server could not be reached (after one retry)
+    +-- APIError        the server answered an error status: .status, .detail
+        +-- NotFound        404
+        +-- Unprocessable   422
+
+This module and the full ``datacat`` package both provide ``import datacat``: install one
+of them per environment, not both.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+import datetime
+import json
+import logging
+import math
+import socket
+import sys
+import threading
+import time
+import traceback
+import uuid
+
+try:  # Python 3
+    from http.client import HTTPException
+    from urllib.error import HTTPError, URLError
+    from urllib.parse import quote
+    from urllib.request import Request, urlopen
+
+    string_types = (str,)
+except ImportError:  # Python 2
+    from httplib import HTTPException  # noqa: F401
+    from urllib import quote  # noqa: F401
+    from urllib2 import HTTPError, Request, URLError, urlopen  # noqa: F401
+
+    string_types = (str, unicode)  # noqa: F821
+
+__version__ = "0.1.0"
+__all__ = [
+    "APIError",
+    "DatacatClient",
+    "DatacatError",
+    "HeartbeatMonitor",
+    "InvalidData",
+    "NotFound",
+    "Session",
+    "TransportError",
+    "Unprocessable",
+    "create_session",
+]
+
+DEFAULT_URL = "http://localhost:8080"
+HUNG_EVENT = "application_appears_hung"
+RECOVERED_EVENT = "application_recovered"
+USER_AGENT = "datacat-lite/" + __version__
+
+log = logging.getLogger("datacat")
+_monotonic = getattr(time, "monotonic", time.time)
+
+
+# -- errors -------------------------------------------------------------------------------
+class DatacatError(Exception):
+    """Base of everything this client raises."""
+
+
+class InvalidData(DatacatError, ValueError):
+    """The arguments can never be accepted (empty name, non-finite value, not JSON)."""
+
+
+class TransportError(DatacatError):
+    """No HTTP answer (connection refused or reset, timeout), even after one retry."""
+
+
+class APIError(DatacatError):
+    """The server answered ``status`` with ``{"detail": detail}``."""
+
+    def __init__(self, status, detail, message=None):
+        self.status = status
+        self.detail = detail
+        DatacatError.__init__(self, message or "HTTP %s: %s" % (status, detail))
+
+
+class NotFound(APIError):
+    """404: no such session."""
+
+
+class Unprocessable(APIError):
+    """422: the server refused the body; ``detail`` names the field."""
+
+
+def _api_error(status, detail):
+    cls = {404: NotFound, 422: Unprocessable}.get(status, APIError)
+    return cls(status, detail)
+
+
+# -- small pure helpers -------------------------------------------------------------------
+_EPOCH = datetime.datetime(1970, 1, 1)
+_RFC3339 = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def _utc(unix_time):
+    """A Unix time as a naive UTC ``datetime`` (``utcfromtimestamp`` without its warning)."""
+    return _EPOCH + datetime.timedelta(seconds=unix_time)
+
+
+def _now_rfc3339():
+    """The current time as ``2026-01-01T00:00:00.123456Z`` (UTC)."""
+    return _utc(time.time()).strftime(_RFC3339)
+
+
+def _timestamp(value):
+    """None (now), an RFC 3339 string, a ``datetime`` (naive = UTC) or a Unix time."""
+    if value is None:
+        return _now_rfc3339()
+    if isinstance(value, string_types):
+        return value
+    if isinstance(value, datetime.datetime):
+        offset = value.utcoffset()
+        value = value.replace(tzinfo=None) - offset if offset is not None else value
+    else:
+        value = _utc(_number(value))
+    return value.strftime(_RFC3339)
+
+
+def _new_id():
+    return uuid.uuid4().hex
+
+
+def _dumps(value):
+    try:
+        text = json.dumps(value, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise InvalidData("not JSON-serialisable: %s" % exc)
+    return text.encode("utf-8") if not isinstance(text, bytes) else text
+
+
+def _name(value):
+    if not isinstance(value, string_types) or not value:
+        raise InvalidData("a name must be a non-empty string, not %r" % (value,))
+    return value
+
+
+def _number(value):
+    try:
+        result = float(value)
+    except (TypeError, ValueError):
+        raise InvalidData("a metric value must be a number, not %r" % (value,))
+    if math.isinf(result) or math.isnan(result):
+        raise InvalidData("a metric value must be finite, not %r" % (result,))
+    return result
+
+
+def _tags(value):
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        if not all(isinstance(tag, string_types) for tag in value):
+            raise InvalidData("tags must be strings")
+        return list(value)
+    raise InvalidData("tags must be a list of strings, not %s" % type(value).__name__)
+
+
+def _path_id(session_id):
+    if not isinstance(session_id, string_types) or not session_id:
+        raise InvalidData("a session id must be a non-empty string, not %r" % (session_id,))
+    if not isinstance(session_id, str):  # Python 2 unicode
+        session_id = session_id.encode("utf-8")
+    return quote(session_id, safe="")
+
+
+def _exception_data(exc_info=None, extra_data=None, fatal=False):
+    """The data of an ``exception`` event: ``type``, ``message``, ``traceback`` lines."""
+    if exc_info is None:
+        exc_info = sys.exc_info()
+    elif isinstance(exc_info, BaseException):
+        current = sys.exc_info()
+        tb = getattr(exc_info, "__traceback__", None)
+        if tb is None and current[1] is exc_info:  # Python 2: the exception being handled
+            tb = current[2]
+        exc_info = (type(exc_info), exc_info, tb)
+    exc_type, exc_value, exc_tb = exc_info
+    if exc_type is None:
+        data = {"type": "Unknown", "message": "", "traceback": []}
+    else:
+        try:
+            message = str(exc_value)
+        except Exception:  # a broken __str__ must not stop the report
+            message = "<unprintable %s>" % exc_type.__name__
+        lines = traceback.format_exception(exc_type, exc_value, exc_tb)
+        data = {
+            "type": exc_type.__name__,
+            "message": message,
+            "traceback": "".join(lines).splitlines(),
+        }
+        if exc_type.__module__ not in ("builtins", "exceptions", "__main__"):
+            data["module"] = exc_type.__module__
+    if fatal:
+        data["fatal"] = True
+    if extra_data:
+        data.update(extra_data)
+    return data
+
+
+# -- the client ---------------------------------------------------------------------------
+class DatacatClient(object):
+    """One blocking HTTP call per method; errors raise :class:`DatacatError` subclasses."""
+
+    def __init__(self, base_url=DEFAULT_URL, timeout=10.0):
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+
+    def __repr__(self):
+        return "<DatacatClient %s>" % self.base_url
+
+    # -- transport ----------------------------------------------------------------------
+    def _request(self, method, path, body=None):
+        """Send once, and once more on a connection error; return the parsed JSON answer.
+
+        Resending is safe: events and metrics carry an id the server stores once, a state
+        patch merges to the same result, and ending twice is harmless.
+        """
+        data = b"" if body is None and method == "POST" else body
+        try:
+            return self._send(method, path, data)
+        except TransportError as exc:
+            log.debug("datacat: %s %s failed (%s); retrying once", method, path, exc)
+            time.sleep(0.05)
+            return self._send(method, path, data)
+
+    def _send(self, method, path, data):
+        request = Request(self.base_url + path, data=data)
+        request.get_method = lambda: method
+        request.add_header("Content-Type", "application/json")
+        request.add_header("Accept", "application/json")
+        request.add_header("User-Agent", USER_AGENT)
+        try:
+            response = urlopen(request, timeout=self.timeout)
+            try:
+                raw = response.read()
+            finally:
+                response.close()
+        except HTTPError as exc:
+            raise _api_error(exc.code, _error_detail(exc))
+        except (URLError, HTTPException, socket.error) as exc:  # socket.timeout is one too
+            reason = getattr(exc, "reason", None) or exc
+            raise TransportError("cannot reach %s: %s" % (self.base_url, reason))
+        try:
+            return json.loads(raw.decode("utf-8"))
+        except ValueError:
+            raise APIError(200, raw[:200].decode("utf-8", "replace"), "answer is not JSON")
+
+    # -- the original API ---------------------------------------------------------------
+    def register_session(
+        self, product=None, version=None, host=None, metadata=None, heartbeat_timeout=None
+    ):
+        """Open a session; returns its id."""
+        fields = {"product": product, "version": version, "host": host, "metadata": metadata}
+        body = dict((k, v) for k, v in fields.items() if v is not None)
+        if heartbeat_timeout is not None:
+            body["heartbeat_timeout"] = _number(heartbeat_timeout)
+        answer = self._request("POST", "/api/sessions", _dumps(body) if body else None)
+        return answer["session_id"]
+
+    def get_session(self, session_id):
+        """The session object: id, times, active, state, events, metrics, status, ..."""
+        return self._request("GET", "/api/sessions/" + _path_id(session_id))
+
+    def update_state(self, session_id, state):
+        """Deep-merge ``state`` (a dict) into the session's state."""
+        if not isinstance(state, dict):
+            raise InvalidData("state must be a dict, not %s" % type(state).__name__)
+        path = "/api/sessions/%s/state" % _path_id(session_id)
+        return self._request("POST", path, _dumps(state))
+
+    def log_event(self, session_id, name, data=None, timestamp=None, id=None):
+        """An event; ``data`` is any JSON value.
+
+        ``timestamp`` (RFC 3339 string, ``datetime`` or Unix time) defaults to now and ``id``
+        to a fresh uuid4: a resend with the same ``id`` is stored once.
+        """
+        body = {
+            "name": _name(name),
+            "data": {} if data is None else data,
+            "timestamp": _timestamp(timestamp),
+            "id": id or _new_id(),
+        }
+        path = "/api/sessions/%s/events" % _path_id(session_id)
+        return self._request("POST", path, _dumps(body))
+
+    def log_metric(self, session_id, name, value, tags=None, timestamp=None, id=None):
+        """A numeric sample with optional string tags."""
+        body = {
+            "name": _name(name),
+            "value": _number(value),
+            "tags": _tags(tags),
+            "timestamp": _timestamp(timestamp),
+            "id": id or _new_id(),
+        }
+        path = "/api/sessions/%s/metrics" % _path_id(session_id)
+        return self._request("POST", path, _dumps(body))
+
+    def log_exception(self, session_id, exc_info=None, extra_data=None, fatal=False):
+        """An ``exception`` event for the exception being handled (or ``exc_info``).
+
+        ``exc_info`` may be a ``sys.exc_info()`` tuple or an exception; ``fatal=True``
+        marks the session crashed. ``extra_data`` is merged into the event's data.
+        """
+        data = _exception_data(exc_info, extra_data, fatal)
+        return self.log_event(session_id, "exception", data)
+
+    def end_session(self, session_id, status="ended"):
+        """End the session (``status="crashed"`` for a crash)."""
+        if status not in ("ended", "crashed"):
+            raise InvalidData("an end status is 'ended' or 'crashed', not %r" % (status,))
+        body = _dumps({"status": status}) if status != "ended" else None
+        return self._request("POST", "/api/sessions/%s/end" % _path_id(session_id), body)
+
+    def heartbeat(self, session_id, timeout=None):
+        """A keep-alive; ``timeout`` (s) arms the server's abandoned-session detection."""
+        body = None if timeout is None else _dumps({"timeout": _number(timeout)})
+        return self._request("POST", "/api/sessions/%s/heartbeat" % _path_id(session_id), body)
+
+    def get_all_sessions(self):
+        """Every session object (``GET /api/grafana/sessions``)."""
+        return self._request("GET", "/api/grafana/sessions")
+
+
+def _error_detail(error):
+    try:
+        raw = error.read()
+    except Exception:
+        return error.reason if hasattr(error, "reason") else str(error)
+    try:
+        return json.loads(raw.decode("utf-8"))["detail"]
+    except Exception:  # not our JSON (a proxy's error page): keep a short excerpt
+        return raw[:200].decode("utf-8", "replace")
+
+
+# -- liveness -----------------------------------------------------------------------------
+class HeartbeatMonitor(object):
+    """Logs ``application_appears_hung`` when ``heartbeat()`` stops for ``timeout`` seconds.
+
+    A daemon thread checks every ``check_interval`` seconds. The hung event is logged once
+    per hang; the next ``heartbeat()`` logs ``application_recovered``. The thread also sends
+    keep-alives (server-side timeout ``max(30, 3 * check_interval)`` s unless
+    ``keepalive_timeout`` is given), so a process that dies goes silent and the server
+    marks its session ``abandoned``.
+    """
+
+    def __init__(self, client, session_id, timeout=60, check_interval=5, keepalive_timeout=None):
+        self.client = client
+        self.session_id = session_id
+        self.timeout = timeout
+        self.check_interval = check_interval
+        self.keepalive_timeout = keepalive_timeout or max(30.0, 3.0 * check_interval)
+        self.last_heartbeat = _monotonic()
+        self.hung_since = None
+        self._lock = threading.Lock()  # guards last_heartbeat and hung_since; held briefly
+        self._emit_lock = threading.Lock()  # hung and recovered reach the server in order
+        self._stop = threading.Event()
+        self._thread = None
+        self._keepalive_failing = False
+
+    def start(self):
+        if self.is_running():
+            return self
+        self._stop.clear()
+        with self._lock:
+            self.last_heartbeat = _monotonic()
+            self.hung_since = None
+        self._thread = threading.Thread(target=self._run, name="datacat-heartbeat")
+        self._thread.daemon = True
+        self._thread.start()
+        return self
+
+    def heartbeat(self):
+        """The application is alive. Cheap unless it ends a hang (then one request)."""
+        now = _monotonic()
+        with self._lock:
+            self.last_heartbeat = now
+            hung_since, self.hung_since = self.hung_since, None
+        if hung_since is not None:
+            with self._emit_lock:  # after the hung event, never before it
+                self._log(RECOVERED_EVENT, {"hung_for_seconds": round(now - hung_since, 3)})
+
+    def stop(self):
+        self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(self.check_interval + 1)
+
+    def is_running(self):
+        thread = self._thread
+        return thread is not None and thread.is_alive() and not self._stop.is_set()
+
+    def _run(self):
+        self._keepalive()
+        while not self._stop.wait(self.check_interval):
+            self._check()
+            self._keepalive()
+
+    def _check(self):
+        with self._emit_lock:
+            now = _monotonic()
+            with self._lock:
+                silent = now - self.last_heartbeat
+                if silent <= self.timeout or self.hung_since is not None:
+                    return
+                self.hung_since = now
+            data = {"seconds_since_heartbeat": round(silent, 3), "timeout": self.timeout}
+            self._log(HUNG_EVENT, data)
+
+    def _log(self, name, data):
+        try:
+            self.client.log_event(self.session_id, name, data)
+        except DatacatError as exc:
+            log.warning("datacat: could not log %s: %s", name, exc)
+
+    def _keepalive(self):
+        try:
+            self.client.heartbeat(self.session_id, self.keepalive_timeout)
+        except DatacatError as exc:
+            if not self._keepalive_failing:
+                log.warning("datacat: keep-alive failed (will keep trying): %s", exc)
+            self._keepalive_failing = True
+        else:
+            self._keepalive_failing = False
+
+
+# -- the session --------------------------------------------------------------------------
+class Session(object):
+    """One session: ``Session(client, session_id)``, or :func:`create_session`."""
+
+    def __init__(self, client, session_id):
+        self.client = client
+        self.session_id = session_id
+        self.heartbeat_monitor = None
+
+    def __repr__(self):
+        return "<Session %s at %s>" % (self.session_id, self.client.base_url)
+
+    def update_state(self, state):
+        return self.client.update_state(self.session_id, state)
+
+    def log_event(self, name, data=None):
+        return self.client.log_event(self.session_id, name, data)
+
+    def log_metric(self, name, value, tags=None):
+        return self.client.log_metric(self.session_id, name, value, tags)
+
+    def log_exception(self, exc_info=None, extra_data=None, fatal=False):
+        """An ``exception`` event; call it inside ``except:``."""
+        return self.client.log_exception(self.session_id, exc_info, extra_data, fatal)
+
+    def get_details(self):
+        return self.client.get_session(self.session_id)
+
+    def start_heartbeat_monitor(self, timeout=60, check_interval=5, keepalive_timeout=None):
+        """Start (once) the monitor thread; see :class:`HeartbeatMonitor`."""
+        if self.heartbeat_monitor is None:
+            self.heartbeat_monitor = HeartbeatMonitor(
+                self.client, self.session_id, timeout, check_interval, keepalive_timeout
+            )
+        return self.heartbeat_monitor.start()
+
+    def heartbeat(self):
+        """Tell the monitor the application is alive (a no-op without a monitor)."""
+        monitor = self.heartbeat_monitor
+        if monitor is not None:
+            monitor.heartbeat()
+
+    def stop_heartbeat_monitor(self):
+        monitor, self.heartbeat_monitor = self.heartbeat_monitor, None
+        if monitor is not None:
+            monitor.stop()
+
+    def end(self, status="ended"):
+        """Stop the monitor and end the session; returns ``{"status": "ok"}``."""
+        self.stop_heartbeat_monitor()
+        return self.client.end_session(self.session_id, status)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        """End the session; an escaping exception is logged as fatal and ends it crashed."""
+        if exc_type is None:
+            self.end()
+            return
+        try:
+            self.log_exception((exc_type, exc, tb), fatal=True)
+        finally:
+            self.end("crashed")
+
+
+def create_session(base_url=DEFAULT_URL, **register):
+    """Register a session on the server at ``base_url`` and return its :class:`Session`.
+
+    Keyword arguments (``product``, ``version``, ``host``, ``metadata``,
+    ``heartbeat_timeout``) go to :meth:`DatacatClient.register_session`.
+    """
+    client = DatacatClient(base_url)
+    return Session(client, client.register_session(**register))
