@@ -101,8 +101,6 @@ def _install_sqlite_rules(engine: AsyncEngine | Engine, always_write: bool = Fal
             # processes never make it wait (they share the write lock file); only a
             # foreign writer could, so give up after 5 s and let the writer retry.
             cursor.execute("PRAGMA busy_timeout=5000")
-            # Checkpoints run beside the writer instead (store/checkpoint.py).
-            cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
 
     @event.listens_for(target, "begin")

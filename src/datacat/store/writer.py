@@ -25,7 +25,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from datacat import memory
 from datacat.store import status as rules
 from datacat.store.bulk import EVENTS, METRICS, STATE_HISTORY, insert_rows
-from datacat.store.checkpoint import Checkpointer
 from datacat.store.database import create_sync_writer
 from datacat.store.ops import CreateSession, Op, UpdateState, WriteResult
 from datacat.store.plan import GroupPlan, SessionRow, needs_row, plan
@@ -55,11 +54,6 @@ class Writer:
     def __init__(self, engine: AsyncEngine, lock: WriteLock) -> None:
         self._engine = engine
         self._sync_engine = create_sync_writer(engine)
-        self._checkpointer = (
-            Checkpointer(self._sync_engine.url.database or "")
-            if self._sync_engine is not None
-            else None
-        )
         self._lock = lock
         self._dialect = engine.dialect.name
         self._queue: asyncio.Queue[_Unit] = asyncio.Queue()
@@ -81,8 +75,6 @@ class Writer:
             unit = self._queue.get_nowait()
             if not unit.future.done():
                 unit.future.set_exception(RuntimeError("datacat is shutting down"))
-        if self._checkpointer is not None:
-            await self._checkpointer.close()
         if self._sync_engine is not None:
             self._sync_engine.dispose()
 
@@ -182,8 +174,6 @@ class Writer:
         if self._sync_engine is not None:
             with self._sync_engine.connect() as conn, conn.begin():
                 self._write(conn, group, created)
-            if self._checkpointer is not None:
-                self._checkpointer.after_write()
             return
         async with self._engine.connect() as conn, conn.begin():
             await conn.run_sync(self._write, group, created)
