@@ -191,7 +191,8 @@ class AsyncSession:
         await self.flush(self.client.batch_config.read_flush_timeout)
         return await self.client.get_session(self.session_id)
 
-    async def end(self, status: EndStatus = "ended") -> None:
+    async def end(self, status: EndStatus = "ended") -> dict[str, Any]:
+        """As ``Session.end``: answers ``{"status": "ok"}``; failures go to ``errors``."""
         await self.stop_heartbeat_monitor()
         if not self.batching:
             await self._immediately(lambda: self.client._build_end(self.session_id, status))
@@ -203,6 +204,7 @@ class AsyncSession:
             await self.flush(self.client.batch_config.close_timeout)
         if self._owns_client:
             await self.client.aclose()
+        return {"status": "ok"}
 
     async def __aenter__(self) -> AsyncSession:
         return self

@@ -88,7 +88,15 @@ class DatacatClient(BaseClient):
         call = self._build_register(product, version, host, metadata, heartbeat_timeout)
         return self._send(call)  # type: ignore[no-any-return]
 
+    def _flush_queued(self) -> None:
+        """Reads see this client's own writes: what its sessions queued is delivered first
+        (waiting at most ``read_flush_timeout``), as the seed's unbatched client did."""
+        worker = self._worker
+        if worker is not None and worker.alive:
+            worker.flush(self.batch_config.read_flush_timeout)
+
     def get_session(self, session_id: str) -> dict[str, Any]:
+        self._flush_queued()
         return self._send(self._build_get_session(session_id))  # type: ignore[no-any-return]
 
     def update_state(self, session_id: str, state: JSONObject) -> dict[str, Any]:
@@ -139,6 +147,7 @@ class DatacatClient(BaseClient):
         return self._send(self._build_heartbeat(session_id, timeout))  # type: ignore[no-any-return]
 
     def get_all_sessions(self) -> list[dict[str, Any]]:
+        self._flush_queued()
         return self._send(self._build_all_sessions())  # type: ignore[no-any-return]
 
     def send_batch(self, items: list[JSONObject]) -> dict[str, Any]:
@@ -212,7 +221,14 @@ class AsyncDatacatClient(BaseClient):
         call = self._build_register(product, version, host, metadata, heartbeat_timeout)
         return await self._send(call)  # type: ignore[no-any-return]
 
+    async def _flush_queued(self) -> None:
+        """Reads see this client's own writes (see ``DatacatClient._flush_queued``)."""
+        worker = self._worker
+        if worker is not None and worker.alive:
+            await worker.flush(self.batch_config.read_flush_timeout)
+
     async def get_session(self, session_id: str) -> dict[str, Any]:
+        await self._flush_queued()
         return await self._send(self._build_get_session(session_id))  # type: ignore[no-any-return]
 
     async def update_state(self, session_id: str, state: JSONObject) -> dict[str, Any]:
@@ -263,6 +279,7 @@ class AsyncDatacatClient(BaseClient):
         return await self._send(call)  # type: ignore[no-any-return]
 
     async def get_all_sessions(self) -> list[dict[str, Any]]:
+        await self._flush_queued()
         return await self._send(self._build_all_sessions())  # type: ignore[no-any-return]
 
     async def send_batch(self, items: list[JSONObject]) -> dict[str, Any]:

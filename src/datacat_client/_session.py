@@ -178,26 +178,29 @@ class Session:
         return worker.flush(timeout) if worker is not None else True
 
     def get_details(self) -> dict[str, Any]:
-        """The session object from the server, after flushing this session's queued writes."""
-        self.flush(self.client.batch_config.read_flush_timeout)
+        """The session object from the server, after flushing the queued writes."""
         return self.client.get_session(self.session_id)
 
-    def end(self, status: EndStatus = "ended") -> None:
-        """Stop the monitor, deliver what is queued, end the session (``"crashed"`` allowed)."""
+    def end(self, status: EndStatus = "ended") -> dict[str, Any]:
+        """Stop the monitor, deliver what is queued, end the session (``"crashed"`` allowed).
+
+        Answers ``{"status": "ok"}`` as the seed's client did; like every session call it
+        does not raise (unless ``strict``): a failure is in ``errors``."""
         with self._end_lock:
             self.stop_heartbeat_monitor()
             if not self.batching:
                 self._immediately(lambda: self.client._build_end(self.session_id, status))
-                return
+                return {"status": "ok"}
             if status not in ("ended", "crashed"):
                 self._refuse(InvalidData(f"an end status is 'ended' or 'crashed', not {status!r}"))
-                return
+                return {"status": "ok"}
             worker = self.client.batch_worker()
             worker.outbox.put_always((self._ledger, "end", _now(), self._seq(), status, None, None))
             if self._owns_client:
                 self.client.close_worker(self.client.batch_config.close_timeout)
             else:
                 worker.flush(self.client.batch_config.close_timeout)
+            return {"status": "ok"}
 
     def __enter__(self) -> Session:
         return self

@@ -38,16 +38,13 @@ from datacat.api.schemas import (
     SessionCreate,
 )
 from datacat.settings import Settings
-from datacat.store.ops import (
-    UpdateState,
-)
+from datacat.store.ops import UpdateState
 from datacat.store.repository import Repository, SessionNotFound
 
 log = logging.getLogger(__name__)
 
 _OK = b'{"status":"ok"}'
 _JSON = (b"content-type", b"application/json")
-_MISSING: Any = object()
 
 
 class Reject(Exception):

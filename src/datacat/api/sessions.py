@@ -81,7 +81,7 @@ async def list_sessions(
 async def get_session(
     session_id: str,
     repo: Repo,
-    if_none_match: Annotated[str | None, Header(max_length=1024)] = None,
+    if_none_match: Annotated[str | None, Header()] = None,
 ) -> Any:
     """The seed's session object — state, every event and metric — plus status and labels."""
     return document_response(await documents.session(repo, session_id, if_none_match))
