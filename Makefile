@@ -2,7 +2,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-8)
+HASH := $(shell cat pyproject.toml | md5sum | cut -c1-8)
+RUN_STAMP := $(VENV)/.installed-run-$(HASH)
+STAMP := $(VENV)/.installed-dev-$(HASH)
 
 .PHONY: run test lint bench system-deps postgres clean
 
@@ -10,12 +12,17 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
+# `make run` needs only the service's own dependencies; tests and benchmarks add [dev].
+$(RUN_STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet -e .
+	touch $(RUN_STAMP)
+
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
 ## run: start datacat on http://127.0.0.1:8080 with the SQLite file ./datacat.db
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(BIN)/datacat serve
 
 ## test: install what the tests need (venv, Chromium, PostgreSQL running) and run them all
