@@ -1,0 +1,3 @@
+module github.com/datacat/datacat/clients/go
+
+go 1.19
