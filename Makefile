@@ -25,7 +25,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 run: $(RUN_STAMP)
 	$(BIN)/datacat serve
 
-## test: install what the tests need (venv, Chromium, PostgreSQL running) and run them all
+## test: install what the tests need (venv, Chromium, Go, PostgreSQL running) and run them all
 test: $(STAMP) system-deps postgres
 	$(BIN)/ruff check src tests bench
 	$(BIN)/pytest
@@ -38,6 +38,7 @@ system-deps:
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v wrk >/dev/null 2>&1 || missing="$$missing wrk"; \
+	command -v go >/dev/null 2>&1 || missing="$$missing golang-go"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing system packages:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
