@@ -26,7 +26,18 @@ from typing import IO, Any
 
 from bench import batch_ingest, export, million, series, session_get, single_post
 from bench.config import Config
-from bench.report import SINK, Check, Row, emit, failed, machine, markdown, number, revision
+from bench.report import (
+    SINK,
+    Check,
+    Contention,
+    Row,
+    emit,
+    failed,
+    machine,
+    markdown,
+    number,
+    revision,
+)
 from bench.server import serve
 
 HERE = Path(__file__).resolve().parent
@@ -238,6 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 continue
             began = time.monotonic()
             tree = revision()
+            load = Contention()
             try:
                 if counts and measure.sweep:
                     found = _sweep(name, measure, cfg, counts)
@@ -245,8 +257,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                     found = measure.run(cfg, args.workers)
             except Exception as exc:  # report and go on: one broken measure must not hide others
                 found = [failed(name, measure.title, f"{type(exc).__name__}: {exc}")]
+            busy = load.figures()
             for row in found:
                 row.revision = tree
+                row.machine_load = busy
                 emit(row.line())
                 rows.append(row)
             print(f"# {name}: {time.monotonic() - began:.1f} s", file=sys.stderr, flush=True)

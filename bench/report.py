@@ -14,6 +14,7 @@ import platform
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -54,6 +55,53 @@ def revision() -> str:
 
 def machine() -> dict[str, Any]:
     return {"cores": os.cpu_count(), "cpu": cpu_model()}
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+BUSY_PCT = 15.0
+"""Other processes using more than this share of one core during a row mark it as perturbed."""
+
+
+def _cpu_line() -> list[int]:
+    return [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+
+
+def _own_s() -> float:
+    """CPU of this run: the bench process and every child it has reaped (servers, wrk).
+
+    Each measure stops and waits for its servers and wrk before it returns, so at a row's
+    end their CPU has been folded into ``children_*``.
+    """
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
+class Contention:
+    """How much CPU something other than this run took while a measure ran.
+
+    The machine is shared (people run tests while a 20-minute run goes on), and on two
+    cores any other busy process takes CPU from the server or wrk. Machine-wide
+    user+system time from ``/proc/stat`` minus this run's own gives the others' share;
+    ``steal`` is a hypervisor's (a noisy neighbour VM). IRQ time is left out on both
+    sides, since loopback traffic is charged there and belongs to no process.
+    """
+
+    def __init__(self) -> None:
+        self.wall = time.monotonic()
+        self.cpu = _cpu_line()
+        self.own = _own_s()
+
+    def figures(self) -> dict[str, float]:
+        wall = max(1e-3, time.monotonic() - self.wall)
+        now = _cpu_line()
+        delta = [b - a for a, b in zip(self.cpu, now, strict=False)]
+        busy = (delta[0] + delta[1] + delta[2]) / _TICKS  # user, nice, system
+        steal = (delta[7] if len(delta) > 7 else 0) / _TICKS
+        other = max(0.0, busy - (_own_s() - self.own))
+        return {
+            "other_cpu_pct": round(100 * other / wall, 1),
+            "steal_cpu_pct": round(100 * steal / wall, 1),
+        }
 
 
 class Sink:
@@ -147,6 +195,19 @@ class Row:
     note: str = ""
     error: str | None = None
     revision: str = ""
+    machine_load: dict[str, float] = field(default_factory=dict)
+
+    def perturbed(self) -> str:
+        """A warning for the table when others used the CPU during this row, else ''."""
+        other = self.machine_load.get("other_cpu_pct", 0.0)
+        steal = self.machine_load.get("steal_cpu_pct", 0.0)
+        if other <= BUSY_PCT and steal <= BUSY_PCT:
+            return ""
+        return (
+            f"machine busy: other processes took {other:.0f}% of a core"
+            + (f", steal {steal:.0f}%" if steal > BUSY_PCT else "")
+            + " during this row"
+        )
 
     @property
     def target(self) -> str:
@@ -189,6 +250,7 @@ class Row:
             "workers_chosen_by": "this row" if self.sweep_leader else "the row above",
             **({"error": self.error} if self.error else {}),
             "revision": self.revision,
+            **self.machine_load,
             **machine(),
         }
 
@@ -295,8 +357,12 @@ def markdown(
         "|---|---|---|---|---|---|---|",
     ]
     body = []
+    perturbed = 0
     for row in rows:
-        measure = row.measure + (f" — {row.note}" if row.note else "")
+        notes = [text for text in (row.note, row.perturbed()) if text]
+        measure = row.measure + "".join(f" — {text}" for text in notes)
+        if row.perturbed():
+            perturbed += 1
         cells = [
             measure,
             row.target,
@@ -307,7 +373,15 @@ def markdown(
             _met(row),
         ]
         body.append("| " + " | ".join(_cell(c) for c in cells) + " |")
-    return "\n".join(head + body) + "\n"
+    foot = []
+    if perturbed:
+        foot = [
+            "",
+            f"**{perturbed} row(s) ran while other processes used more than {BUSY_PCT:.0f}% of "
+            'a core** (marked "machine busy"): their figures are lower than this machine '
+            "gives when idle.",
+        ]
+    return "\n".join(head + body + foot) + "\n"
 
 
 def rate_text(figures: dict[str, Any], key: str = "req_per_s", unit: str = "req/s") -> str:
