@@ -2,32 +2,30 @@
 
 ``async with AsyncSession.create(url, product="x") as s:`` opens the session, and on exit
 delivers what is queued and ends it (as crashed if an exception escapes). Writes are
-queued and sent by the client's worker task, exactly as in the sync face.
+queued and sent by the client's worker task. The rules are
+:class:`~datacat_client._session_core.SessionCore`'s, the same as the sync face's; this is
+the awaiting shell around them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
-import time
-from collections import deque
-from collections.abc import Generator
+from collections.abc import Callable, Coroutine, Generator
 from types import TracebackType
 from typing import Any
 
-from datacat_client import _validate
 from datacat_client._client import AsyncDatacatClient
 from datacat_client._core import DEFAULT_URL, Call
-from datacat_client._exceptions import DatacatError, InvalidData
+from datacat_client._exceptions import DatacatError
 from datacat_client._heartbeat import AsyncHeartbeatMonitor
-from datacat_client._ledger import Ledger
 from datacat_client._payloads import ExcInfo, Item, exception_data
+from datacat_client._session_core import SessionCore, end_answer
 from datacat_client._types import BatchConfig, EndStatus, JSONObject, Tags
 
-_now = time.time
 
+class AsyncSession(SessionCore):
+    client: AsyncDatacatClient
 
-class AsyncSession:
     def __init__(
         self,
         client: AsyncDatacatClient,
@@ -37,13 +35,9 @@ class AsyncSession:
         strict: bool = False,
         owns_client: bool = False,
     ) -> None:
-        self.client = client
-        self.session_id = session_id
-        self.batching = batching
-        self.strict = strict
-        self._owns_client = owns_client
-        self._ledger = Ledger(session_id)
-        self._seq = itertools.count(1).__next__
+        super().__init__(
+            client, session_id, batching=batching, strict=strict, owns_client=owns_client
+        )
         self._heartbeat_monitor: AsyncHeartbeatMonitor | None = None
         self._background: set[asyncio.Future[Any]] = set()
 
@@ -77,32 +71,15 @@ class AsyncSession:
 
         return _Opening(open_session())
 
-    def __repr__(self) -> str:
-        return f"<AsyncSession {self.session_id} at {self.client.base_url}>"
-
-    @property
-    def errors(self) -> deque[DatacatError]:
-        return self._ledger.errors
-
-    @property
-    def dropped(self) -> int:
-        return self._ledger.dropped
-
-    @property
-    def delivered(self) -> int:
-        return self._ledger.delivered
-
     # -- writes ---------------------------------------------------------------------------
     async def update_state(self, state: JSONObject) -> None:
         if not self.batching:
             return await self._immediately(
                 lambda: self.client._build_update_state(self.session_id, state)
             )
-        try:
-            body = _validate.json_object_bytes(state)
-        except InvalidData as exc:
-            return self._refuse(exc)
-        await self._enqueue((self._ledger, "state", _now(), self._seq(), body, None, None))
+        waiting = self._queue_state(state)
+        if waiting is not None:
+            await self._wait_for_room(waiting)
         return None
 
     async def log_event(self, name: str, data: Any = None) -> None:
@@ -110,42 +87,31 @@ class AsyncSession:
             return await self._immediately(
                 lambda: self.client._build_log_event(self.session_id, name, data)
             )
-        item = self._event_item(name, data)
-        if item is not None:
-            await self._enqueue(item)
+        waiting = self._queue_event(name, data)
+        if waiting is not None:
+            await self._wait_for_room(waiting)
+        return None
 
     def log_event_nowait(self, name: str, data: Any = None) -> None:
-        """Queue an event without awaiting (for sync callers such as logging handlers)."""
+        """Queue an event without awaiting (for sync callers such as logging handlers).
+
+        Under the ``block`` policy a full queue cannot be waited for here: the event is
+        dropped and counted instead."""
         if not self.batching:
             self._spawn(self.log_event(name, data))
             return
-        item = self._event_item(name, data)
-        if item is not None:
-            self.client.batch_worker().outbox.put_or_drop(item)
-
-    def _event_item(self, name: str, data: Any) -> Item | None:
-        try:
-            _validate.name(name)
-            body = _validate.json_bytes({} if data is None else data)
-        except InvalidData as exc:
-            self._refuse(exc)
-            return None
-        return (self._ledger, "event", _now(), self._seq(), name, body, None)
+        waiting = self._queue_event(name, data)
+        if waiting is not None:
+            self.client.batch_worker().outbox.put_or_drop(waiting)
 
     async def log_metric(self, name: str, value: float, tags: Tags = None) -> None:
         if not self.batching:
             return await self._immediately(
                 lambda: self.client._build_log_metric(self.session_id, name, value, tags)
             )
-        try:
-            _validate.name(name)
-            number = _validate.number(value)
-            checked_tags = None if tags is None else _validate.tags(tags)
-        except InvalidData as exc:
-            return self._refuse(exc)
-        await self._enqueue(
-            (self._ledger, "metric", _now(), self._seq(), name, number, checked_tags)
-        )
+        waiting = self._queue_metric(name, value, tags)
+        if waiting is not None:
+            await self._wait_for_room(waiting)
         return None
 
     async def log_exception(
@@ -157,54 +123,56 @@ class AsyncSession:
     ) -> None:
         await self.log_event("exception", exception_data(exc_info, extra_data, fatal=fatal))
 
-    async def _enqueue(self, item: Item) -> None:
+    async def _wait_for_room(self, item: Item) -> None:
+        """The ``block`` overflow policy: yield to the worker until there is room."""
         worker = self.client.batch_worker()
-        while not worker.outbox.put(item):  # the "block" policy: yield until there is room
+        while not worker.outbox.put(item):
             await asyncio.sleep(0.002)
             worker = self.client.batch_worker()
 
-    async def _immediately(self, build: Any) -> None:
+    async def _immediately(self, build: Callable[[], Call]) -> None:
         try:
-            call: Call = build()
-            await self.client._send(call)
+            await self.client._send(build())
         except DatacatError as exc:
             self._refuse(exc)
 
-    def _refuse(self, error: DatacatError) -> None:
-        if self.strict:
-            raise error
-        self._ledger.record(error)
-
-    def _spawn(self, work: Any) -> None:
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         future = asyncio.ensure_future(work)
         self._background.add(future)
         future.add_done_callback(self._background.discard)
 
-    # -- flushing, reads, the end -----------------------------------------------------------
-    async def flush(self, timeout: float | None = None) -> bool:
+    async def _settle_background(self) -> None:
+        """Unbatched ``log_event_nowait`` calls still on their way."""
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
+
+    # -- flushing, reads, the end -----------------------------------------------------------
+    async def flush(self, timeout: float | None = None) -> bool:
+        """Wait until everything logged so far is delivered (or given up); False on timeout."""
+        await self._settle_background()
+        if not self.batching:
+            return True
         worker = self.client._worker
         return await worker.flush(timeout) if worker is not None else True
 
     async def get_details(self) -> dict[str, Any]:
-        await self.flush(self.client.batch_config.read_flush_timeout)
+        """The session object from the server, after flushing the queued writes."""
+        await self._settle_background()
         return await self.client.get_session(self.session_id)
 
     async def end(self, status: EndStatus = "ended") -> dict[str, Any]:
         """As ``Session.end``: answers ``{"status": "ok"}``; failures go to ``errors``."""
         await self.stop_heartbeat_monitor()
+        await self._settle_background()
         if not self.batching:
             await self._immediately(lambda: self.client._build_end(self.session_id, status))
-        elif status not in ("ended", "crashed"):
-            self._refuse(InvalidData(f"an end status is 'ended' or 'crashed', not {status!r}"))
-        else:
-            worker = self.client.batch_worker()
-            worker.outbox.put_always((self._ledger, "end", _now(), self._seq(), status, None, None))
-            await self.flush(self.client.batch_config.close_timeout)
-        if self._owns_client:
-            await self.client.aclose()
-        return {"status": "ok"}
+        elif self._queue_end(status):
+            close_timeout = self.client.batch_config.close_timeout
+            if self._owns_client:
+                await self.client.close_worker(close_timeout)
+            else:
+                await self.client.batch_worker().flush(close_timeout)
+        return end_answer()
 
     async def __aenter__(self) -> AsyncSession:
         return self
@@ -237,6 +205,7 @@ class AsyncSession:
         return self._heartbeat_monitor.start()
 
     def heartbeat(self) -> None:
+        """Tell the monitor the application is alive (a no-op without a monitor)."""
         monitor = self._heartbeat_monitor
         if monitor is not None:
             monitor.heartbeat()

@@ -1,8 +1,8 @@
 """The async face's delivery worker: an asyncio task per client drains the outbox.
 
-Same outbox, same :class:`Delivery` decisions as the thread worker; only the waiting and the
-sending are awaited. There is no ``atexit`` for a loop that is gone: close the session or
-client (``async with``) to deliver the tail.
+Same outbox, same :func:`~datacat_client._delivery.drain` steps as the thread worker; only
+the waiting and the awaited ``send`` differ. There is no ``atexit`` for a loop that is gone:
+close the session or client (``async with``) to deliver the tail.
 """
 
 from __future__ import annotations
@@ -12,17 +12,15 @@ import contextlib
 import logging
 import threading
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 
 from datacat_client._core import Outcome
-from datacat_client._delivery import Delivery, Send
+from datacat_client._delivery import Send, Steps, drain
 from datacat_client._outbox import Barrier, Outbox
 from datacat_client._types import BatchConfig
 
-if TYPE_CHECKING:
-    from datacat_client._client import AsyncDatacatClient
-
 log = logging.getLogger("datacat_client")
+
+AwaitedSend = Callable[[bytes], Awaitable[Outcome]]
 
 
 class LoopSignal:
@@ -43,12 +41,8 @@ class LoopSignal:
         return self.event.is_set()
 
 
-async def drive(
-    delivery: Delivery,
-    send: Callable[[bytes], Awaitable[Outcome]],
-    sleep: Callable[[float], Awaitable[bool]],
-) -> None:
-    steps = delivery.steps()
+async def drive(steps: Steps, send: AwaitedSend, sleep: Callable[[float], Awaitable[bool]]) -> None:
+    """Run delivery steps with awaited I/O; ``sleep`` returns False when the worker stops."""
     reply: Outcome | None = None
     while True:
         try:
@@ -61,15 +55,16 @@ async def drive(
             reply = None
         else:
             steps.close()
-            delivery.abandon("client closed while the server was unreachable")
             return
 
 
 class AsyncBatchWorker:
-    def __init__(self, client: AsyncDatacatClient, config: BatchConfig) -> None:
+    """``send`` posts one ``/api/batch`` body and answers its :class:`Outcome` (never raises)."""
+
+    def __init__(self, send: AwaitedSend, config: BatchConfig) -> None:
         loop = asyncio.get_running_loop()
         self.config = config
-        self._send = client._send_batch_body
+        self._send = send
         self._wake = LoopSignal(loop)
         self._stopping = asyncio.Event()
         self.outbox = Outbox(config, self._wake)
@@ -80,6 +75,7 @@ class AsyncBatchWorker:
         return not self._task.done() and not self._stopping.is_set()
 
     async def flush(self, timeout: float | None = None) -> bool:
+        """Wait until everything queued so far is delivered or given up; False on timeout."""
         if self._task.done():
             return not len(self.outbox)
         done = asyncio.Event()
@@ -91,6 +87,7 @@ class AsyncBatchWorker:
         return True
 
     async def close(self, timeout: float | None = None) -> bool:
+        """Flush for up to ``timeout`` s, then stop; whatever is left is counted as lost."""
         if self._stopping.is_set():
             return True
         delivered = await self.flush(timeout)
@@ -111,20 +108,10 @@ class AsyncBatchWorker:
                 await asyncio.wait_for(self._wake.event.wait(), self.config.flush_interval)
             self._wake.event.clear()
             try:
-                await self._drain()
-            except Exception:
+                steps = drain(self.outbox, self.config, self._stopping.is_set)
+                await drive(steps, self._send, self._sleep)
+            except Exception:  # the worker must outlive any bug in one delivery
                 log.exception("datacat: batch worker error")
-
-    async def _drain(self) -> None:
-        while not self._stopping.is_set():
-            items, barrier = self.outbox.take(self.config.max_batch_items)
-            if items:
-                await drive(Delivery(items, self.config), self._send, self._sleep)
-            self.outbox.report_drops()
-            if barrier is not None:
-                barrier.signal.set()
-            elif not items:
-                return
 
     async def _sleep(self, seconds: float) -> bool:
         try:

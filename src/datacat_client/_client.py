@@ -56,7 +56,7 @@ class DatacatClient(BaseClient):
         """The background worker shared by this client's batching sessions (started lazily)."""
         with self._worker_lock:
             if self._worker is None or not self._worker.alive:
-                self._worker = BatchWorker(self, self.batch_config)
+                self._worker = BatchWorker(self._send_batch_body, self.batch_config)
             return self._worker
 
     def close_worker(self, timeout: float | None = None) -> bool:
@@ -169,7 +169,13 @@ class AsyncDatacatClient(BaseClient):
         super().__init__(base_url, timeout=timeout)
         self.batch_config = batch or BatchConfig()
         self._http = httpx.AsyncClient(transport=transport, **self._http_options())
-        self._worker: AsyncBatchWorker | None = None
+        self._task_worker: AsyncBatchWorker | None = None
+
+    @property
+    def _worker(self) -> AsyncBatchWorker | None:
+        """The running worker task, or None: a task ended with its loop starts afresh."""
+        worker = self._task_worker
+        return worker if worker is not None and worker.alive else None
 
     async def _send(self, call: Call) -> Any:
         with mapped_errors():
@@ -186,12 +192,13 @@ class AsyncDatacatClient(BaseClient):
 
     def batch_worker(self) -> AsyncBatchWorker:
         """The worker task shared by this client's batching sessions; needs a running loop."""
-        if self._worker is None or not self._worker.alive:
-            self._worker = AsyncBatchWorker(self, self.batch_config)
-        return self._worker
+        worker = self._worker
+        if worker is None:
+            worker = self._task_worker = AsyncBatchWorker(self._send_batch_body, self.batch_config)
+        return worker
 
     async def close_worker(self, timeout: float | None = None) -> bool:
-        worker, self._worker = self._worker, None
+        worker, self._task_worker = self._task_worker, None
         return await worker.close(timeout) if worker is not None else True
 
     async def aclose(self) -> None:
@@ -224,7 +231,7 @@ class AsyncDatacatClient(BaseClient):
     async def _flush_queued(self) -> None:
         """Reads see this client's own writes (see ``DatacatClient._flush_queued``)."""
         worker = self._worker
-        if worker is not None and worker.alive:
+        if worker is not None:
             await worker.flush(self.batch_config.read_flush_timeout)
 
     async def get_session(self, session_id: str) -> dict[str, Any]:

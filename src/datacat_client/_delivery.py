@@ -11,18 +11,23 @@ each drive it with their own I/O, so chunking, retries and error handling exist 
 - A 422 naming item indexes drops exactly those items, reported to their session, and
   resends the rest at once; a 413 or an un-indexed 422 splits the chunk in halves.
 - Any other 4xx is the caller's bug: the chunk is reported and dropped, never retried.
+
+:func:`drain` wraps it for a worker's wake-up: take items from the outbox, deliver them,
+report overflow drops, release flushers, until the outbox is empty. The worker shells
+(``_worker``, ``_async_worker``) only run its steps with their own I/O.
 """
 
 from __future__ import annotations
 
 import collections
 import logging
-from collections.abc import Generator, Iterable
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from datacat_client._core import Outcome
 from datacat_client._exceptions import DeliveryError, TransportError, api_error
+from datacat_client._outbox import Outbox
 from datacat_client._payloads import BATCH_OVERHEAD, Item, batch_body, describe, encode_item
 from datacat_client._types import BatchConfig
 
@@ -164,6 +169,35 @@ class Delivery:
         self._current = []
         if remaining:
             self._drop(remaining, reason)
+
+
+Steps = Generator[Step, Outcome | None, None]
+UNREACHABLE = "client closed while the server was unreachable"
+
+
+def drain(outbox: Outbox, config: BatchConfig, stopping: Callable[[], bool]) -> Steps:
+    """Deliver what is queued, run by run, until the outbox is empty or the worker stops.
+
+    Closing the generator (the worker stopped during a back-off) abandons the run in hand:
+    its items are counted as dropped, and the flush waiting behind them is released.
+    """
+    while not stopping():
+        items, barrier = outbox.take(config.max_batch_items)
+        if items:
+            delivery = Delivery(items, config)
+            try:
+                yield from delivery.steps()
+            except GeneratorExit:
+                delivery.abandon(UNREACHABLE)
+                outbox.report_drops()
+                if barrier is not None:
+                    barrier.signal.set()
+                raise
+        outbox.report_drops()
+        if barrier is not None:
+            barrier.signal.set()
+        elif not items:
+            return
 
 
 def _index_of(entry: Any) -> Any:

@@ -1,10 +1,14 @@
 """Hang detection: the application calls ``heartbeat()``; a monitor notices when it stops.
 
-:class:`HangDetector` is the rule (pure, clock passed in). :class:`HeartbeatMonitor` runs it
-on a daemon thread for sync code and :class:`AsyncHeartbeatMonitor` as an asyncio task. Both
-also send keep-alives to ``POST /api/sessions/{id}/heartbeat`` every ``check_interval``: a
-hung application still sends them (its monitor runs), a dead process does not, so the server
-can tell *hung* from *abandoned*.
+:class:`HangDetector` is the rule (pure, clock passed in) and :class:`Liveness` the rest of
+what a monitor decides (when to report, how loudly a failure is logged), written once.
+:class:`HeartbeatMonitor` runs it on a daemon thread for sync code and
+:class:`AsyncHeartbeatMonitor` as an asyncio task. Each turns what its constructor is given
+(a client and a session id, or a session) into two callables — log an event, send a
+keep-alive — and uses nothing else, so this module imports no session class. Keep-alives go
+to ``POST /api/sessions/{id}/heartbeat`` every ``check_interval``: a hung application still
+sends them (its monitor runs), a dead process does not, so the server can tell *hung* from
+*abandoned*.
 """
 
 from __future__ import annotations
@@ -15,8 +19,10 @@ import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from datacat_client._core import BaseClient
 from datacat_client._exceptions import DatacatError
 
 if TYPE_CHECKING:
@@ -60,7 +66,47 @@ class HangDetector:
         return HUNG_EVENT, {"seconds_since_heartbeat": round(silent, 3), "timeout": self.timeout}
 
 
-class HeartbeatMonitor:
+class Liveness:
+    """A monitor's decisions, shared by the thread and the task (no I/O).
+
+    Hung and recovered reports come from the :class:`HangDetector`. A keep-alive failure is
+    logged as a warning once per streak of failures (the server being down is worth
+    knowing, but not every ``check_interval``); a report that could not be logged is a
+    warning each time.
+    """
+
+    def __init__(
+        self, timeout: float, check_interval: float, keepalive_timeout: float | None
+    ) -> None:
+        self.timeout = timeout
+        self.check_interval = check_interval
+        self.keepalive_timeout = keepalive_timeout or default_keepalive_timeout(check_interval)
+        self._detector = HangDetector(timeout, time.monotonic())
+        self._keepalive_failing = False
+
+    def _restart(self) -> None:
+        self._detector = HangDetector(self.timeout, time.monotonic())
+
+    def _beat(self) -> Report | None:
+        return self._detector.beat(time.monotonic())
+
+    def _check(self) -> Report | None:
+        return self._detector.check(time.monotonic())
+
+    def _keepalive_answered(self, error: DatacatError | None) -> None:
+        if error is None:
+            self._keepalive_failing = False
+            return
+        if not self._keepalive_failing:
+            log.warning("datacat: keep-alive failed (will keep trying): %s", error)
+        self._keepalive_failing = True
+
+    @staticmethod
+    def _report_failed(report: Report, error: DatacatError) -> None:
+        log.warning("datacat: could not log %s: %s", report[0], error)
+
+
+class HeartbeatMonitor(Liveness):
     """The seed's monitor thread: ``HeartbeatMonitor(client, session_id, timeout, check_interval)``.
 
     Pass a :class:`Session` instead of a client (``session_id`` omitted) to log its events
@@ -76,32 +122,27 @@ class HeartbeatMonitor:
         *,
         keepalive_timeout: float | None = None,
     ) -> None:
-        from datacat_client._session import Session
-
-        if isinstance(client, Session):
-            session = client
-            self.client = session.client
-            self.session_id = session.session_id
-            self._log_event: Callable[[str, Any], Any] = session.log_event
-        else:
+        super().__init__(timeout, check_interval, keepalive_timeout)
+        if isinstance(client, BaseClient):
             if session_id is None:
                 raise TypeError("HeartbeatMonitor(client, session_id, ...) needs a session_id")
             self.client, self.session_id = client, session_id
-            self._log_event = lambda name, data: client.log_event(session_id, name, data)
-        self.timeout = timeout
-        self.check_interval = check_interval
-        self.keepalive_timeout = keepalive_timeout or default_keepalive_timeout(check_interval)
-        self._detector = HangDetector(timeout, time.monotonic())
+            self._log_event: Callable[[str, Any], Any] = partial(client.log_event, session_id)
+        else:  # a Session: its events go through its batching queue
+            self.client, self.session_id = client.client, client.session_id
+            self._log_event = client.log_event
+        self._send_keepalive: Callable[[float], Any] = partial(
+            self.client.heartbeat, self.session_id
+        )
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._keepalive_failing = False
 
     def start(self) -> HeartbeatMonitor:
         if self.is_running():
             return self
         self._stop.clear()
-        self._detector = HangDetector(self.timeout, time.monotonic())
+        self._restart()
         self._thread = threading.Thread(target=self._run, name="datacat-heartbeat", daemon=True)
         self._thread.start()
         return self
@@ -109,7 +150,7 @@ class HeartbeatMonitor:
     def heartbeat(self) -> None:
         """The application is alive. Cheap: call it from your main loop."""
         with self._lock:
-            report = self._detector.beat(time.monotonic())
+            report = self._beat()
         if report is not None:
             self._emit(report)
 
@@ -126,7 +167,7 @@ class HeartbeatMonitor:
         self._keepalive()
         while not self._stop.wait(self.check_interval):
             with self._lock:
-                report = self._detector.check(time.monotonic())
+                report = self._check()
             if report is not None:
                 self._emit(report)
             self._keepalive()
@@ -135,20 +176,18 @@ class HeartbeatMonitor:
         try:
             self._log_event(*report)
         except DatacatError as exc:
-            log.warning("datacat: could not log %s: %s", report[0], exc)
+            self._report_failed(report, exc)
 
     def _keepalive(self) -> None:
         try:
-            self.client.heartbeat(self.session_id, self.keepalive_timeout)
+            self._send_keepalive(self.keepalive_timeout)
         except DatacatError as exc:
-            if not self._keepalive_failing:
-                log.warning("datacat: keep-alive failed (will keep trying): %s", exc)
-            self._keepalive_failing = True
+            self._keepalive_answered(exc)
         else:
-            self._keepalive_failing = False
+            self._keepalive_answered(None)
 
 
-class AsyncHeartbeatMonitor:
+class AsyncHeartbeatMonitor(Liveness):
     """The monitor as an asyncio task; hung/recovered go through the AsyncSession's queue."""
 
     def __init__(
@@ -159,24 +198,28 @@ class AsyncHeartbeatMonitor:
         *,
         keepalive_timeout: float | None = None,
     ) -> None:
+        super().__init__(timeout, check_interval, keepalive_timeout)
         self.session = session
-        self.timeout = timeout
-        self.check_interval = check_interval
-        self.keepalive_timeout = keepalive_timeout or default_keepalive_timeout(check_interval)
-        self._detector = HangDetector(timeout, time.monotonic())
+        self._log_event: Callable[[str, Any], Awaitable[Any]] = session.log_event
+        self._send_keepalive: Callable[[float], Awaitable[Any]] = partial(
+            session.client.heartbeat, session.session_id
+        )
         self._task: asyncio.Task[None] | None = None
         self._pending: set[asyncio.Task[Any]] = set()
 
     def start(self) -> AsyncHeartbeatMonitor:
         if self._task is None or self._task.done():
-            self._detector = HangDetector(self.timeout, time.monotonic())
+            self._restart()
             self._task = asyncio.get_running_loop().create_task(self._run())
         return self
 
     def heartbeat(self) -> None:
-        report = self._detector.beat(time.monotonic())
+        """The application is alive. Cheap: call it from your main loop."""
+        report = self._beat()
         if report is not None:
-            self._spawn(self.session.log_event(*report))
+            task = asyncio.ensure_future(self._emit(report))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
 
     async def stop(self) -> None:
         task, self._task = self._task, None
@@ -190,22 +233,25 @@ class AsyncHeartbeatMonitor:
     def is_running(self) -> bool:
         return self._task is not None and not self._task.done()
 
-    def _spawn(self, work: Awaitable[Any]) -> None:
-        task = asyncio.ensure_future(work)
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
-
     async def _run(self) -> None:
         await self._keepalive()
         while True:
             await asyncio.sleep(self.check_interval)
-            report = self._detector.check(time.monotonic())
+            report = self._check()
             if report is not None:
-                await self.session.log_event(*report)
+                await self._emit(report)
             await self._keepalive()
+
+    async def _emit(self, report: Report) -> None:
+        try:
+            await self._log_event(*report)
+        except DatacatError as exc:
+            self._report_failed(report, exc)
 
     async def _keepalive(self) -> None:
         try:
-            await self.session.client.heartbeat(self.session.session_id, self.keepalive_timeout)
+            await self._send_keepalive(self.keepalive_timeout)
         except DatacatError as exc:
-            log.debug("datacat: keep-alive failed: %s", exc)
+            self._keepalive_answered(exc)
+        else:
+            self._keepalive_answered(None)

@@ -5,31 +5,31 @@ With batching on (the default) a logging call validates its arguments, stamps th
 microseconds; the client's worker thread does the rest. Errors never reach the caller
 (unless ``strict=True``): they go to the ``datacat_client`` logger and to ``session.errors``.
 Reads (``get_details``) flush first, so the seed's "log, then read" examples see their data.
+The rules are :class:`~datacat_client._session_core.SessionCore`'s; this is the blocking
+shell around them.
 """
 
 from __future__ import annotations
 
-import itertools
 import threading
 import time
-from collections import deque
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
-from datacat_client import _validate
 from datacat_client._client import DatacatClient
 from datacat_client._core import DEFAULT_URL, Call
-from datacat_client._exceptions import DatacatError, InvalidData
+from datacat_client._exceptions import DatacatError
 from datacat_client._heartbeat import HeartbeatMonitor
-from datacat_client._ledger import Ledger
 from datacat_client._payloads import ExcInfo, Item, exception_data
+from datacat_client._session_core import SessionCore, end_answer
 from datacat_client._types import BatchConfig, EndStatus, JSONObject, Tags
 
-_now = time.time
 
-
-class Session:
+class Session(SessionCore):
     """One session. ``Session(client, session_id)`` as in the seed; see :func:`create_session`."""
+
+    client: DatacatClient
 
     def __init__(
         self,
@@ -40,35 +40,12 @@ class Session:
         strict: bool = False,
         owns_client: bool = False,
     ) -> None:
-        self.client = client
-        self.session_id = session_id
-        self.batching = batching
-        self.strict = strict
-        self._owns_client = owns_client
-        self._ledger = Ledger(session_id)
-        self._seq = itertools.count(1).__next__
+        super().__init__(
+            client, session_id, batching=batching, strict=strict, owns_client=owns_client
+        )
         self._heartbeat_monitor: HeartbeatMonitor | None = None
         self._excepthooks_installed = False
         self._end_lock = threading.Lock()
-
-    def __repr__(self) -> str:
-        return f"<Session {self.session_id} at {self.client.base_url}>"
-
-    # -- outcome of background work -----------------------------------------------------
-    @property
-    def errors(self) -> deque[DatacatError]:
-        """The most recent (up to 1000) errors from this session's writes, oldest first."""
-        return self._ledger.errors
-
-    @property
-    def dropped(self) -> int:
-        """Items accepted by a call but never stored (overflow, refused by the server, exit)."""
-        return self._ledger.dropped
-
-    @property
-    def delivered(self) -> int:
-        """Batched items the server has acknowledged (including duplicates it ignored)."""
-        return self._ledger.delivered
 
     # -- writes -------------------------------------------------------------------------
     def update_state(self, state: JSONObject) -> None:
@@ -77,11 +54,9 @@ class Session:
             return self._immediately(
                 lambda: self.client._build_update_state(self.session_id, state)
             )
-        try:
-            body = _validate.json_object_bytes(state)
-        except InvalidData as exc:
-            return self._refuse(exc)
-        self._enqueue((self._ledger, "state", _now(), self._seq(), body, None, None))
+        waiting = self._queue_state(state)
+        if waiting is not None:
+            self._wait_for_room(waiting)
         return None
 
     def log_event(self, name: str, data: Any = None) -> None:
@@ -90,12 +65,9 @@ class Session:
             return self._immediately(
                 lambda: self.client._build_log_event(self.session_id, name, data)
             )
-        try:
-            _validate.name(name)
-            body = _validate.json_bytes({} if data is None else data)
-        except InvalidData as exc:
-            return self._refuse(exc)
-        self._enqueue((self._ledger, "event", _now(), self._seq(), name, body, None))
+        waiting = self._queue_event(name, data)
+        if waiting is not None:
+            self._wait_for_room(waiting)
         return None
 
     def log_event_nowait(self, name: str, data: Any = None) -> None:
@@ -103,29 +75,14 @@ class Session:
         self.log_event(name, data)
 
     def log_metric(self, name: str, value: float, tags: Tags = None) -> None:
-        """A numeric sample. The hot path: keep it to checks, a tuple and an append."""
+        """A numeric sample: a few checks, a tuple and an append."""
         if not self.batching:
             return self._immediately(
                 lambda: self.client._build_log_metric(self.session_id, name, value, tags)
             )
-        if type(name) is not str or not 0 < len(name) <= 256 or "\x00" in name:
-            return self._refuse_name(name)
-        if type(value) is not float:
-            try:
-                value = float(value)
-            except (TypeError, ValueError):
-                return self._refuse(InvalidData(f"metric {name!r}: {value!r} is not a number"))
-        if value - value != 0.0:  # NaN or ±inf
-            return self._refuse(InvalidData(f"metric {name!r}: {value} is not finite"))
-        if tags is not None:
-            try:
-                tags = _validate.tags(tags)
-            except InvalidData as exc:
-                return self._refuse(exc)
-        item = (self._ledger, "metric", _now(), self._seq(), name, value, tags)
-        worker = self.client._worker or self.client.batch_worker()
-        if not worker.outbox.put(item):
-            self._wait_for_room(item)
+        waiting = self._queue_metric(name, value, tags)
+        if waiting is not None:
+            self._wait_for_room(waiting)
         return None
 
     def log_exception(
@@ -138,11 +95,6 @@ class Session:
         """An ``exception`` event (type, message, traceback lines); call it in ``except:``."""
         self.log_event("exception", exception_data(exc_info, extra_data, fatal=fatal))
 
-    def _enqueue(self, item: Item) -> None:
-        worker = self.client._worker or self.client.batch_worker()
-        if not worker.outbox.put(item):
-            self._wait_for_room(item)
-
     def _wait_for_room(self, item: Item) -> None:
         """The ``block`` overflow policy: wait for the worker to make room."""
         worker = self.client.batch_worker()
@@ -151,23 +103,11 @@ class Session:
             if not worker.alive:
                 worker = self.client.batch_worker()
 
-    def _immediately(self, build: Any) -> None:
+    def _immediately(self, build: Callable[[], Call]) -> None:
         try:
-            call: Call = build()
-            self.client._send(call)
+            self.client._send(build())
         except DatacatError as exc:
             self._refuse(exc)
-
-    def _refuse_name(self, name: Any) -> None:
-        try:
-            _validate.name(name)
-        except InvalidData as exc:
-            self._refuse(exc)
-
-    def _refuse(self, error: DatacatError) -> None:
-        if self.strict:
-            raise error
-        self._ledger.record(error)
 
     # -- flushing, reads, the end ---------------------------------------------------------
     def flush(self, timeout: float | None = None) -> bool:
@@ -190,17 +130,13 @@ class Session:
             self.stop_heartbeat_monitor()
             if not self.batching:
                 self._immediately(lambda: self.client._build_end(self.session_id, status))
-                return {"status": "ok"}
-            if status not in ("ended", "crashed"):
-                self._refuse(InvalidData(f"an end status is 'ended' or 'crashed', not {status!r}"))
-                return {"status": "ok"}
-            worker = self.client.batch_worker()
-            worker.outbox.put_always((self._ledger, "end", _now(), self._seq(), status, None, None))
-            if self._owns_client:
-                self.client.close_worker(self.client.batch_config.close_timeout)
-            else:
-                worker.flush(self.client.batch_config.close_timeout)
-            return {"status": "ok"}
+            elif self._queue_end(status):
+                close_timeout = self.client.batch_config.close_timeout
+                if self._owns_client:
+                    self.client.close_worker(close_timeout)
+                else:
+                    self.client.batch_worker().flush(close_timeout)
+            return end_answer()
 
     def __enter__(self) -> Session:
         return self

@@ -1,8 +1,9 @@
 """The sync face's delivery worker: one daemon thread per client drains the outbox.
 
 The thread wakes every ``flush_interval`` seconds, when ``flush_at`` items are waiting, or
-when someone flushes; it drives :class:`Delivery` with blocking httpx calls. At interpreter
-exit an ``atexit`` hook gives it ``close_timeout`` seconds to deliver what is left.
+when someone flushes; it runs :func:`~datacat_client._delivery.drain`'s steps with the
+blocking ``send`` it was given. At interpreter exit an ``atexit`` hook gives it
+``close_timeout`` seconds to deliver what is left.
 """
 
 from __future__ import annotations
@@ -12,24 +13,19 @@ import logging
 import threading
 import weakref
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from datacat_client._core import Outcome
-from datacat_client._delivery import Delivery, Send
+from datacat_client._delivery import Send, Steps, drain
 from datacat_client._outbox import Barrier, Outbox
 from datacat_client._types import BatchConfig
 
-if TYPE_CHECKING:
-    from datacat_client._client import DatacatClient
-
 log = logging.getLogger("datacat_client")
 
+BlockingSend = Callable[[bytes], Outcome]
 
-def drive(
-    delivery: Delivery, send: Callable[[bytes], Outcome], sleep: Callable[[float], bool]
-) -> None:
-    """Run a delivery with blocking I/O; ``sleep`` returns False when the worker must stop."""
-    steps = delivery.steps()
+
+def drive(steps: Steps, send: BlockingSend, sleep: Callable[[float], bool]) -> None:
+    """Run delivery steps with blocking I/O; ``sleep`` returns False when the worker stops."""
     reply: Outcome | None = None
     while True:
         try:
@@ -42,14 +38,15 @@ def drive(
             reply = None
         else:
             steps.close()
-            delivery.abandon("client closed while the server was unreachable")
             return
 
 
 class BatchWorker:
-    def __init__(self, client: DatacatClient, config: BatchConfig) -> None:
+    """``send`` posts one ``/api/batch`` body and answers its :class:`Outcome` (never raises)."""
+
+    def __init__(self, send: BlockingSend, config: BatchConfig) -> None:
         self.config = config
-        self._send = client._send_batch_body
+        self._send = send
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self.outbox = Outbox(config, self._wake)
@@ -88,20 +85,10 @@ class BatchWorker:
             self._wake.wait(self.config.flush_interval)
             self._wake.clear()
             try:
-                self._drain()
+                steps = drain(self.outbox, self.config, self._stopping.is_set)
+                drive(steps, self._send, self._sleep)
             except Exception:  # the worker must outlive any bug in one delivery
                 log.exception("datacat: batch worker error")
-
-    def _drain(self) -> None:
-        while not self._stopping.is_set():
-            items, barrier = self.outbox.take(self.config.max_batch_items)
-            if items:
-                drive(Delivery(items, self.config), self._send, self._sleep)
-            self.outbox.report_drops()
-            if barrier is not None:
-                barrier.signal.set()
-            elif not items:
-                return
 
     def _sleep(self, seconds: float) -> bool:
         return not self._stopping.wait(seconds)

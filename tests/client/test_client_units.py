@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import sys
+import threading
 
 import datacat_client
 from datacat_client import BatchConfig, DeliveryError, exception_data
 from datacat_client._core import Outcome
-from datacat_client._delivery import Delivery, Send, Sleep, backoff, chunks
+from datacat_client._delivery import Delivery, Send, Sleep, backoff, chunks, drain
 from datacat_client._exceptions import ConnectError
 from datacat_client._json import loads, rfc3339
 from datacat_client._ledger import Ledger
+from datacat_client._outbox import Barrier, Outbox
 from datacat_client._payloads import encode_item
 
 EXPORTED = {
@@ -179,3 +181,38 @@ def test_oversized_single_item_is_dropped_up_front() -> None:
     delivery = Delivery([item], BatchConfig(max_batch_bytes=2048))
     assert list(delivery.steps()) == []
     assert ledger.dropped == 1 and "larger than a whole batch" in str(ledger.errors[0])
+
+
+def test_drain_delivers_run_by_run_and_releases_flushers() -> None:
+    ledger = Ledger("s")
+    config = BatchConfig(max_batch_items=2)
+    outbox = Outbox(config, threading.Event())
+    for item in _items(3, ledger):
+        outbox.put(item)
+    flushed = threading.Event()
+    outbox.put_always(Barrier(flushed))
+    steps = drain(outbox, config, lambda: False)
+    sent = [_sent_values(next(steps).body)]  # type: ignore[union-attr]
+    sent.append(_sent_values(steps.send(Outcome(200, {})).body))  # type: ignore[union-attr]
+    assert not flushed.is_set()
+    try:
+        steps.send(Outcome(200, {}))
+    except StopIteration:
+        pass
+    assert sent == [[0.0, 1.0], [2.0]] and flushed.is_set() and ledger.delivered == 3
+
+
+def test_closing_a_drain_abandons_its_run_and_releases_the_flusher() -> None:
+    ledger = Ledger("s")
+    config = BatchConfig()
+    outbox = Outbox(config, threading.Event())
+    for item in _items(4, ledger):
+        outbox.put(item)
+    flushed = threading.Event()
+    outbox.put_always(Barrier(flushed))
+    steps = drain(outbox, config, lambda: False)
+    next(steps)
+    assert isinstance(steps.send(Outcome(503)), Sleep)
+    steps.close()  # the worker stopped during the back-off
+    assert ledger.dropped == 4 and flushed.is_set()
+    assert "unreachable" in str(ledger.errors[-1])
