@@ -244,3 +244,19 @@ async def test_series_of_huge_values_is_an_answer_not_a_500(
     response = await client.get(f"/api/metrics/series?name={metric}&aggregation={aggregation}")
     assert response.status_code == 200, response.text
     assert response.json()["average"] == pytest.approx((1e300 + 1.7e308) / 4)
+
+
+async def test_events_whose_data_is_a_bare_number_list_as_numbers(
+    client: httpx.AsyncClient, product: str
+) -> None:
+    # SQLite's JSON column has numeric affinity: a bare number was stored as a number
+    # and the listing's JSON decoding of it failed (a 500).
+    session = await new_session(client, product, {})
+    for data in (5, 0.1, 12345678901234567, "7", None):
+        response = await client.post(
+            f"/api/sessions/{session}/events", json={"name": "n", "data": data}
+        )
+        assert response.status_code == 200
+    listed = await client.get(f"/api/sessions/{session}/events")
+    assert listed.status_code == 200, listed.text
+    assert [e["data"] for e in listed.json()["items"]] == [5, 0.1, 12345678901234567, "7", None]

@@ -43,6 +43,14 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+def _json_loads(value: Any) -> Any:
+    """SQLite gives a JSON column numeric affinity: a document that is a bare number is
+    stored, and read back, as that number rather than as its text."""
+    if isinstance(value, int | float):
+        return value
+    return orjson.loads(value)
+
+
 def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -52,7 +60,7 @@ def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
         engine = create_async_engine(
             parsed,
             json_serializer=_json_dumps,
-            json_deserializer=orjson.loads,
+            json_deserializer=_json_loads,
             pool_size=pool_size,
             max_overflow=pool_size,
         )
@@ -61,7 +69,7 @@ def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
     return create_async_engine(
         parsed,
         json_serializer=_json_dumps,
-        json_deserializer=orjson.loads,
+        json_deserializer=_json_loads,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=False,
@@ -78,7 +86,7 @@ def create_sync_writer(engine: AsyncEngine) -> Engine | None:
     sync = create_sync_engine(
         url.set(drivername="sqlite+pysqlite"),
         json_serializer=_json_dumps,
-        json_deserializer=orjson.loads,
+        json_deserializer=_json_loads,
         # One writer per process, one transaction at a time: one connection, kept open.
         poolclass=StaticPool,
     )
