@@ -22,7 +22,7 @@ async def test_session_cache_starts_over_past_its_limit(
         await fresh_repo.write(LogEvent(session_id, "after-reset"))
     assert len(fresh_repo._writer._pks) <= 6
     for session_id in ids:
-        assert len((await fresh_repo.get_session_full(session_id))["events"]) == 1
+        assert len((await fresh_repo.list_events(session_id)).items) == 1
 
 
 async def test_an_unknown_session_in_a_group_fails_only_its_own_write(
@@ -38,8 +38,9 @@ async def test_an_unknown_session_in_a_group_fails_only_its_own_write(
     )
     failures = [r for r in results if isinstance(r, Exception)]
     assert len(failures) == 1 and isinstance(failures[0], SessionNotFound)
-    session = await fresh_repo.get_session_full(known)
-    assert len(session["events"]) == 20 and len(session["state"]) == 20
+    events = (await fresh_repo.list_events(known)).items
+    state = (await fresh_repo.get_session(known))["state"]
+    assert len(events) == 20 and len(state) == 20
 
 
 def test_timestamps_in_any_offset_land_on_the_same_microsecond() -> None:

@@ -28,13 +28,6 @@ def session_summary(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def session_detail(row: dict[str, Any]) -> dict[str, Any]:
-    body = session_summary(row)
-    body["events"] = [event_out(e) for e in row["events"]]
-    body["metrics"] = [metric_out(m) for m in row["metrics"]]
-    return body
-
-
 def event_out(row: dict[str, Any]) -> dict[str, Any]:
     body = {"timestamp": to_rfc3339(row["ts_us"]), "name": row["name"], "data": row["data"]}
     if "id" in row:

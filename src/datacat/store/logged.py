@@ -1,14 +1,15 @@
-"""Reading events and metrics: their queries, row decoding, and chunked streaming.
+"""Reading the events and metrics of session documents, in bounded chunks.
 
-JSON columns are read as text and decoded by orjson (several times faster, for the
-thousands of rows a session can hold, than per-row type processing) — or handed on as
-``orjson.Fragment`` so a response writes stored JSON through without decoding it at all.
+Metric rows' JSON columns are read as text and handed on as ``orjson.Fragment``, so a
+response writes stored JSON through without decoding it (per-row type processing cost
+more than the rest of the read for a large session).
 
 Events, which make up most of a session document, go further: the database writes their
-wire JSON itself (``event_documents``), so a 10,000-event session costs Python one string
-instead of 10,000 rows, and the work runs in the database's thread without holding the
-GIL. Metrics stay rows: their values are floats, and neither SQLite nor PostgreSQL prints
-a float the way the API always has (shortest round-trip, ``5.0`` not ``5``).
+wire JSON itself (``session_event_documents``, ``whole_sessions_documents``), so a
+10,000-event session costs Python one string instead of 10,000 rows, and the work runs
+in the database's thread without holding the GIL. Metrics stay rows: their values are
+floats, and neither SQLite nor PostgreSQL prints a float the way the API always has
+(shortest round-trip, ``5.0`` not ``5``).
 """
 
 from __future__ import annotations
@@ -23,21 +24,7 @@ from sqlalchemy import Select, Table, Text, TextClause, bindparam, cast, select,
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from datacat.store.chunkcache import ChunkCache
-from datacat.store.tables import events, metrics
-
-
-def event_query(pks: list[int]) -> Select[Any]:
-    return (
-        select(
-            events.c.session_pk,
-            events.c.id,
-            events.c.ts_us,
-            events.c.name,
-            raw_json(events.c.data),
-        )
-        .where(events.c.session_pk.in_(pks))
-        .order_by(events.c.session_pk, events.c.id)
-    )
+from datacat.store.tables import metrics
 
 
 def metric_query(pks: list[int]) -> Select[Any]:
@@ -56,10 +43,6 @@ def metric_query(pks: list[int]) -> Select[Any]:
 
 
 Decode = Callable[[str | None], Any]
-
-
-def event_dict(row: Any, decode: Decode) -> dict[str, Any]:
-    return {"ts_us": row[2], "name": row[3], "data": decode(row[4])}
 
 
 def metric_dict(row: Any, decode: Decode) -> dict[str, Any]:
@@ -297,10 +280,6 @@ class PageEvents:
 def raw_json(column: Any) -> Any:
     """A JSON column read as its text (``CAST … AS TEXT`` is the same on both dialects)."""
     return cast(column, Text)
-
-
-def decode(text: str | None) -> Any:
-    return None if text is None else orjson.loads(text)
 
 
 def fragment(text: str | None) -> Any:

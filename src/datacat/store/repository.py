@@ -177,23 +177,6 @@ class Repository:
         async with self.engine.connect() as conn:
             return await self._session_row(conn, session_id)
 
-    async def get_session_full(
-        self, session_id: str, *, encoded_json: bool = False
-    ) -> dict[str, Any]:
-        """The seed's session object: the row plus every event and metric, in order."""
-        async with self.engine.connect() as conn:
-            row = await self._session_row(conn, session_id)
-            decode = logged.fragment if encoded_json else logged.decode
-            row["events"] = [
-                logged.event_dict(r, decode)
-                for r in await conn.execute(logged.event_query([row["pk"]]))
-            ]
-            row["metrics"] = [
-                logged.metric_dict(r, decode)
-                for r in await conn.execute(logged.metric_query([row["pk"]]))
-            ]
-            return row
-
     async def session_snapshot(self, session_id: str) -> dict[str, Any]:
         """A session's row plus the last event and metric ids it holds now.
 
@@ -201,28 +184,13 @@ class Repository:
         of this moment even while writes go on, and together with ``updated_us`` (which
         every write to the session moves) they make its ETag.
         """
-        if not _plausible_id(session_id):
-            raise SessionNotFound(session_id)
-        last_event = (
-            select(func.coalesce(func.max(events.c.id), 0))
-            .where(events.c.session_pk == sessions.c.pk)
-            .scalar_subquery()
-        )
-        last_metric = (
-            select(func.coalesce(func.max(metrics.c.id), 0))
-            .where(metrics.c.session_pk == sessions.c.pk)
-            .scalar_subquery()
-        )
-        query = select(
-            *SESSION_COLUMNS,
-            last_event.label("event_upto"),
-            last_metric.label("metric_upto"),
-        ).where(sessions.c.id == session_id)
         async with self.engine.connect() as conn:
-            row = (await conn.execute(query)).mappings().first()
-        if row is None:
-            raise SessionNotFound(session_id)
-        return dict(row)
+            return await self._session_row(
+                conn,
+                session_id,
+                _last_id(events).label("event_upto"),
+                _last_id(metrics).label("metric_upto"),
+            )
 
     async def session_document(self, snapshot: dict[str, Any]) -> AsyncIterator[tuple[str, Any]]:
         """The events (``("events", json_bytes)`` pieces, built by the database) and then the
@@ -281,11 +249,12 @@ class Repository:
             size = EXPORT_PAGE if remaining is None else min(EXPORT_PAGE, remaining)
             # Each session's own last event id and how many events it has (an index-only
             # count, cheap beside exporting them): how to read them (``logged.PageEvents``).
-            own = events.c.session_pk == sessions.c.pk, events.c.id <= last_event
-            own_last = (
-                select(func.coalesce(func.max(events.c.id), 0)).where(*own).scalar_subquery()
+            own_last = _last_id(events, events.c.id <= last_event)
+            own_count = (
+                select(func.count())
+                .where(events.c.session_pk == sessions.c.pk, events.c.id <= last_event)
+                .scalar_subquery()
             )
-            own_count = select(func.count()).where(*own).scalar_subquery()
             query = (
                 select(*SESSION_COLUMNS, own_last.label("event_upto"), own_count.label("n"))
                 .where(sessions.c.pk > after, *self._conditions(filters))
@@ -470,10 +439,13 @@ class Repository:
             conditions.append(state_condition(filters.state, self.dialect))
         return conditions
 
-    async def _session_row(self, conn: AsyncConnection, session_id: str) -> dict[str, Any]:
+    async def _session_row(
+        self, conn: AsyncConnection, session_id: str, *extra: ColumnElement[Any]
+    ) -> dict[str, Any]:
         if not _plausible_id(session_id):
             raise SessionNotFound(session_id)
-        result = await conn.execute(select(*SESSION_COLUMNS).where(sessions.c.id == session_id))
+        query = select(*SESSION_COLUMNS, *extra).where(sessions.c.id == session_id)
+        result = await conn.execute(query)
         row = result.mappings().first()
         if row is None:
             raise SessionNotFound(session_id)
@@ -511,6 +483,15 @@ class Repository:
             )
             rows = [dict(r) for r in (await conn.execute(query)).mappings()]
         return _page(rows, limit)
+
+
+def _last_id(table: Any, *conditions: ColumnElement[bool]) -> Any:
+    """The newest id of ``table``'s rows for the session of the enclosing query (0: none)."""
+    return (
+        select(func.coalesce(func.max(table.c.id), 0))
+        .where(table.c.session_pk == sessions.c.pk, *conditions)
+        .scalar_subquery()
+    )
 
 
 def _plausible_id(session_id: str) -> bool:
