@@ -8,12 +8,10 @@ server as ``postgres`` on 127.0.0.1:5432).
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -22,7 +20,7 @@ from datacat.app import create_app
 from datacat.settings import Settings
 from datacat.store.migrate import upgrade
 from datacat.store.repository import Repository
-from serving import PG_ADMIN_URL, pg_database_url
+from support import async_throwaway_database
 
 BACKENDS = ("sqlite", "postgresql")
 _exercised: Counter[str] = Counter()
@@ -36,18 +34,8 @@ def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture(scope="session")
 async def postgres_url() -> AsyncIterator[str]:
-    name = f"datacat_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(PG_ADMIN_URL)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    yield pg_database_url(name)
-    admin = await asyncpg.connect(PG_ADMIN_URL)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async with async_throwaway_database("datacat_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
@@ -105,18 +93,14 @@ async def fresh_repo(backend: str, tmp_path: Path) -> AsyncIterator[Repository]:
         yield repository
         await repository.close()
         return
-    name = f"datacat_fresh_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(PG_ADMIN_URL)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    repository = Repository.from_url(pg_database_url(name))
-    try:
-        await upgrade(repository.engine)
-        await repository.start()
-        yield repository
-    finally:
-        await repository.close()
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+    async with async_throwaway_database("datacat_fresh") as url:
+        repository = Repository.from_url(url)
+        try:
+            await upgrade(repository.engine)
+            await repository.start()
+            yield repository
+        finally:
+            await repository.close()
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from serving import serve
+from support import serve
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)

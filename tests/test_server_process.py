@@ -11,7 +11,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-from serving import PG_ADMIN_URL, pg_database_url, serve
+from support import PG_ADMIN_URL, pg_database_url, serve
 
 
 def sqlite(path: Path) -> str:

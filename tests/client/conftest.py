@@ -1,4 +1,4 @@
-"""Client tests run against a real server process on a temporary SQLite file."""
+"""Client tests run against a real ``datacat serve`` process on a temporary SQLite file."""
 
 from __future__ import annotations
 
@@ -7,16 +7,21 @@ from pathlib import Path
 
 import httpx
 import pytest
-from client_support import FAST, ServerProcess
 
 from datacat_client import DatacatClient, Session
+from support import FAST, ServerProcess, datacat_server
+
+
+def sqlite_server(db: Path) -> ServerProcess:
+    """A server whose sweeper runs often, so liveness tests see hung sessions quickly."""
+    env = {"DATACAT_SWEEP_INTERVAL_S": "0.2"}
+    return datacat_server(f"sqlite+aiosqlite:///{db}", env=env)
 
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    process = ServerProcess(tmp_path_factory.mktemp("client-server") / "x.db").start()
-    yield process
-    process.stop()
+    with sqlite_server(tmp_path_factory.mktemp("client-server") / "x.db") as process:
+        yield process
 
 
 @pytest.fixture(scope="session")
@@ -26,10 +31,9 @@ def url(server: ServerProcess) -> str:
 
 @pytest.fixture
 def own_server(tmp_path: Path) -> Iterator[ServerProcess]:
-    """A server this test alone may stop and restart."""
-    process = ServerProcess(tmp_path / "own.db").start()
-    yield process
-    process.stop()
+    """A server this test alone may stop (SIGKILL) and start again on the same file."""
+    with sqlite_server(tmp_path / "own.db") as process:
+        yield process
 
 
 @pytest.fixture

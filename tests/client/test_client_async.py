@@ -8,7 +8,6 @@ from typing import Any
 
 import httpx
 import pytest
-from client_support import FAST, free_port
 
 from datacat_client import (
     AsyncDatacatClient,
@@ -18,6 +17,7 @@ from datacat_client import (
     InvalidData,
     NotFound,
 )
+from support import FAST, free_port
 
 
 async def _stored(url: str, session_id: str) -> dict[str, Any]:

@@ -19,7 +19,6 @@ from typing import Any
 
 import httpx
 import pytest
-from client_support import FAST, eventually, free_port, stored_metrics
 
 from datacat_client import (
     AsyncDatacatClient,
@@ -30,6 +29,7 @@ from datacat_client import (
     Session,
     create_session,
 )
+from support import FAST, eventually, free_port, stored_metrics
 
 # Long enough that nothing is delivered before a read unless the read flushes.
 SLOW = BatchConfig(flush_interval=30.0, close_timeout=30.0, read_flush_timeout=30.0)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 
 import httpx
-from client_support import eventually
 
 from datacat_client import DatacatClient, HeartbeatMonitor, Session
 from datacat_client._heartbeat import HangDetector
+from support import eventually
 
 
 def test_hang_detector_rules() -> None:

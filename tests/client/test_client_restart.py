@@ -6,9 +6,9 @@ import threading
 import time
 
 import httpx
-from client_support import FAST, ServerProcess, stored_metrics
 
 from datacat_client import DatacatClient, Session
+from support import FAST, ServerProcess, stored_metrics
 
 
 def test_server_down_and_restarted_loses_and_duplicates_nothing(

@@ -7,7 +7,6 @@ from datetime import datetime
 
 import httpx
 import pytest
-from client_support import FAST, eventually, free_port
 
 from datacat_client import (
     BatchConfig,
@@ -17,6 +16,7 @@ from datacat_client import (
     Session,
     create_session,
 )
+from support import FAST, eventually, free_port
 
 
 def test_seed_basic_usage_reads_its_own_writes(url: str) -> None:

@@ -8,7 +8,6 @@ from datetime import datetime, timezone
 
 import httpx
 import pytest
-from client_support import free_port
 
 from datacat_client import (
     ConnectError,
@@ -17,6 +16,7 @@ from datacat_client import (
     NotFound,
     Unprocessable,
 )
+from support import free_port
 
 
 def test_register_and_get_session(client: DatacatClient) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from serving import serve
+from support import serve
 
 ROOT = Path(__file__).resolve().parents[2]
 GO_MODULE = ROOT / "clients" / "go"

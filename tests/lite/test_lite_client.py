@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from serving import serve
+from support import serve
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from webseed import Seeded, seed
 
-from serving import serve
+from support import serve
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"

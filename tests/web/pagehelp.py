@@ -1,29 +1,10 @@
-"""Small helpers the browser tests share: waiting for htmx to settle, reading tables."""
+"""Small helpers the browser tests share: reading tables, URLs, inputs and charts."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import parse_qs, urlparse
-
-T = TypeVar("T")
-
-
-def eventually(read: Callable[[], T], expected: T, timeout: float = 5.0) -> T:
-    """Poll ``read`` until it returns ``expected``: htmx swaps land a little after the input.
-
-    Fails with the last value seen, so a wrong answer reads as a wrong answer, not a timeout.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        seen = read()
-        if seen == expected:
-            return seen
-        if time.monotonic() > deadline:
-            raise AssertionError(f"after {timeout}s: expected {expected!r}, saw {seen!r}")
-        time.sleep(0.05)
 
 
 def session_ids(page: Any) -> list[str]:

@@ -6,8 +6,9 @@ from typing import Any
 
 import httpx
 import pytest
-from pagehelp import eventually
 from webseed import Seeded
+
+from support import eventually
 
 pytestmark = pytest.mark.browser
 STATUSES = ("active", "ended", "hung", "crashed", "abandoned")

@@ -10,8 +10,10 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from pagehelp import chart_points, eventually, local_input, query_of
+from pagehelp import chart_points, local_input, query_of
 from webseed import Seeded, Spec, Stats, expected_series
+
+from support import eventually
 
 pytestmark = pytest.mark.browser
 

@@ -6,8 +6,10 @@ from typing import Any
 
 import httpx
 import pytest
-from pagehelp import chart_points, eventually, texts
+from pagehelp import chart_points, texts
 from webseed import Seeded
+
+from support import eventually
 
 pytestmark = pytest.mark.browser
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from pagehelp import eventually, local_input, query_of, session_ids
+from pagehelp import local_input, query_of, session_ids
 from webseed import Seeded, expected_keys
+
+from support import eventually
 
 pytestmark = pytest.mark.browser
 
