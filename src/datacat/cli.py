@@ -1,4 +1,7 @@
-"""``datacat serve`` and ``datacat db upgrade`` — a thin layer over the app and the store."""
+"""The ``datacat`` command: a thin layer over the app and the store.
+
+argparse prints ``DESCRIPTION`` as is, so it is plain text, not this docstring's markup.
+"""
 
 from __future__ import annotations
 
@@ -10,18 +13,32 @@ from collections.abc import Sequence
 
 from datacat.settings import Settings
 
+DESCRIPTION = (
+    "datacat: sessions, state, events and metrics over HTTP. "
+    "'datacat serve' runs the service; 'datacat db upgrade' migrates the database."
+)
+
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="datacat", description=__doc__)
+    parser = argparse.ArgumentParser(prog="datacat", description=DESCRIPTION)
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run the HTTP service")
+    serve = commands.add_parser(
+        "serve",
+        help="run the HTTP service",
+        description="Migrate the database to the latest schema, then serve the HTTP API "
+        "and the web UI. Flags override the DATACAT_* environment variables.",
+    )
     serve.add_argument("--host", help="bind address (DATACAT_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (DATACAT_PORT, default 8080)")
     serve.add_argument("--database-url", help="SQLAlchemy URL (DATACAT_DATABASE_URL)")
     serve.add_argument("--workers", type=int, help="worker processes (DATACAT_WORKERS, default 1)")
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True)
-    upgrade = db_commands.add_parser("upgrade", help="apply migrations up to the latest")
+    upgrade = db_commands.add_parser(
+        "upgrade",
+        help="apply migrations up to the latest",
+        description="Apply the database migrations up to the latest schema, then exit.",
+    )
     upgrade.add_argument("--database-url", help="SQLAlchemy URL (DATACAT_DATABASE_URL)")
     return parser
 

@@ -23,9 +23,7 @@ from datacat_client._session_core import SessionCore, end_answer
 from datacat_client._types import BatchConfig, EndStatus, JSONObject, Tags
 
 
-class AsyncSession(SessionCore):
-    client: AsyncDatacatClient
-
+class AsyncSession(SessionCore[AsyncDatacatClient]):
     def __init__(
         self,
         client: AsyncDatacatClient,
@@ -130,7 +128,7 @@ class AsyncSession(SessionCore):
             await asyncio.sleep(0.002)
             worker = self.client.batch_worker()
 
-    async def _immediately(self, build: Callable[[], Call]) -> None:
+    async def _immediately(self, build: Callable[[], Call[object]]) -> None:
         try:
             await self.client._send(build())
         except DatacatError as exc:
@@ -186,7 +184,7 @@ class AsyncSession(SessionCore):
         if exc_type is None:
             await self.end()
         else:
-            await self.log_exception((exc_type, exc, tb), fatal=True)  # type: ignore[arg-type]
+            await self.log_exception((exc_type, exc, tb), fatal=True)
             await self.end("crashed")
 
     # -- liveness ---------------------------------------------------------------------------
@@ -219,12 +217,12 @@ class AsyncSession(SessionCore):
 class _Opening:
     """What ``AsyncSession.create`` returns: awaitable, and an async context manager."""
 
-    def __init__(self, opening: Any) -> None:
+    def __init__(self, opening: Coroutine[Any, Any, AsyncSession]) -> None:
         self._opening = opening
         self._session: AsyncSession | None = None
 
     def __await__(self) -> Generator[Any, None, AsyncSession]:
-        return self._opening.__await__()  # type: ignore[no-any-return]
+        return self._opening.__await__()
 
     async def __aenter__(self) -> AsyncSession:
         self._session = await self._opening

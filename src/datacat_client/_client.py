@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -20,6 +20,8 @@ from datacat_client._exceptions import DatacatError
 from datacat_client._payloads import ExcInfo
 from datacat_client._types import BatchConfig, EndStatus, JSONObject, Tags
 from datacat_client._worker import BatchWorker
+
+T = TypeVar("T")
 
 
 class DatacatClient(BaseClient):
@@ -39,7 +41,7 @@ class DatacatClient(BaseClient):
         self._worker: BatchWorker | None = None
         self._worker_lock = threading.Lock()
 
-    def _send(self, call: Call) -> Any:
+    def _send(self, call: Call[T]) -> T:
         with mapped_errors():
             response = self._http.request(call.method, call.path, content=call.body)
         return self._parse(call, response)
@@ -86,7 +88,7 @@ class DatacatClient(BaseClient):
     ) -> str:
         """Open a session; returns its id."""
         call = self._build_register(product, version, host, metadata, heartbeat_timeout)
-        return self._send(call)  # type: ignore[no-any-return]
+        return self._send(call)
 
     def _flush_queued(self) -> None:
         """Reads see this client's own writes: what its sessions queued is delivered first
@@ -97,10 +99,10 @@ class DatacatClient(BaseClient):
 
     def get_session(self, session_id: str) -> dict[str, Any]:
         self._flush_queued()
-        return self._send(self._build_get_session(session_id))  # type: ignore[no-any-return]
+        return self._send(self._build_get_session(session_id))
 
     def update_state(self, session_id: str, state: JSONObject) -> dict[str, Any]:
-        return self._send(self._build_update_state(session_id, state))  # type: ignore[no-any-return]
+        return self._send(self._build_update_state(session_id, state))
 
     def log_event(
         self,
@@ -112,7 +114,7 @@ class DatacatClient(BaseClient):
         id: str | None = None,
     ) -> dict[str, Any]:
         call = self._build_log_event(session_id, name, data, timestamp, id)
-        return self._send(call)  # type: ignore[no-any-return]
+        return self._send(call)
 
     def log_metric(
         self,
@@ -125,7 +127,7 @@ class DatacatClient(BaseClient):
         id: str | None = None,
     ) -> dict[str, Any]:
         call = self._build_log_metric(session_id, name, value, tags, timestamp, id)
-        return self._send(call)  # type: ignore[no-any-return]
+        return self._send(call)
 
     def log_exception(
         self,
@@ -137,22 +139,22 @@ class DatacatClient(BaseClient):
     ) -> dict[str, Any]:
         """An ``exception`` event; ``fatal=True`` marks the session crashed."""
         call = self._build_log_exception(session_id, exc_info, extra_data, fatal)
-        return self._send(call)  # type: ignore[no-any-return]
+        return self._send(call)
 
     def end_session(self, session_id: str, status: EndStatus = "ended") -> dict[str, Any]:
-        return self._send(self._build_end(session_id, status))  # type: ignore[no-any-return]
+        return self._send(self._build_end(session_id, status))
 
     def heartbeat(self, session_id: str, timeout: float | None = None) -> dict[str, Any]:
         """A keep-alive; ``timeout`` (s) arms the server's abandoned-session detection."""
-        return self._send(self._build_heartbeat(session_id, timeout))  # type: ignore[no-any-return]
+        return self._send(self._build_heartbeat(session_id, timeout))
 
     def get_all_sessions(self) -> list[dict[str, Any]]:
         self._flush_queued()
-        return self._send(self._build_all_sessions())  # type: ignore[no-any-return]
+        return self._send(self._build_all_sessions())
 
     def send_batch(self, items: list[JSONObject]) -> dict[str, Any]:
         """``POST /api/batch`` as is: ``{"status", "accepted", "duplicates"}``."""
-        return self._send(self._build_batch(items))  # type: ignore[no-any-return]
+        return self._send(self._build_batch(items))
 
 
 class AsyncDatacatClient(BaseClient):
@@ -177,7 +179,7 @@ class AsyncDatacatClient(BaseClient):
         worker = self._task_worker
         return worker if worker is not None and worker.alive else None
 
-    async def _send(self, call: Call) -> Any:
+    async def _send(self, call: Call[T]) -> T:
         with mapped_errors():
             response = await self._http.request(call.method, call.path, content=call.body)
         return self._parse(call, response)
@@ -226,7 +228,7 @@ class AsyncDatacatClient(BaseClient):
         heartbeat_timeout: float | None = None,
     ) -> str:
         call = self._build_register(product, version, host, metadata, heartbeat_timeout)
-        return await self._send(call)  # type: ignore[no-any-return]
+        return await self._send(call)
 
     async def _flush_queued(self) -> None:
         """Reads see this client's own writes (see ``DatacatClient._flush_queued``)."""
@@ -236,11 +238,11 @@ class AsyncDatacatClient(BaseClient):
 
     async def get_session(self, session_id: str) -> dict[str, Any]:
         await self._flush_queued()
-        return await self._send(self._build_get_session(session_id))  # type: ignore[no-any-return]
+        return await self._send(self._build_get_session(session_id))
 
     async def update_state(self, session_id: str, state: JSONObject) -> dict[str, Any]:
         call = self._build_update_state(session_id, state)
-        return await self._send(call)  # type: ignore[no-any-return]
+        return await self._send(call)
 
     async def log_event(
         self,
@@ -252,7 +254,7 @@ class AsyncDatacatClient(BaseClient):
         id: str | None = None,
     ) -> dict[str, Any]:
         call = self._build_log_event(session_id, name, data, timestamp, id)
-        return await self._send(call)  # type: ignore[no-any-return]
+        return await self._send(call)
 
     async def log_metric(
         self,
@@ -265,7 +267,7 @@ class AsyncDatacatClient(BaseClient):
         id: str | None = None,
     ) -> dict[str, Any]:
         call = self._build_log_metric(session_id, name, value, tags, timestamp, id)
-        return await self._send(call)  # type: ignore[no-any-return]
+        return await self._send(call)
 
     async def log_exception(
         self,
@@ -276,18 +278,18 @@ class AsyncDatacatClient(BaseClient):
         fatal: bool = False,
     ) -> dict[str, Any]:
         call = self._build_log_exception(session_id, exc_info, extra_data, fatal)
-        return await self._send(call)  # type: ignore[no-any-return]
+        return await self._send(call)
 
     async def end_session(self, session_id: str, status: EndStatus = "ended") -> dict[str, Any]:
-        return await self._send(self._build_end(session_id, status))  # type: ignore[no-any-return]
+        return await self._send(self._build_end(session_id, status))
 
     async def heartbeat(self, session_id: str, timeout: float | None = None) -> dict[str, Any]:
         call = self._build_heartbeat(session_id, timeout)
-        return await self._send(call)  # type: ignore[no-any-return]
+        return await self._send(call)
 
     async def get_all_sessions(self) -> list[dict[str, Any]]:
         await self._flush_queued()
-        return await self._send(self._build_all_sessions())  # type: ignore[no-any-return]
+        return await self._send(self._build_all_sessions())
 
     async def send_batch(self, items: list[JSONObject]) -> dict[str, Any]:
-        return await self._send(self._build_batch(items))  # type: ignore[no-any-return]
+        return await self._send(self._build_batch(items))

@@ -1,8 +1,10 @@
 """Everything about a request that is not I/O, written once for both faces (httpx's BaseClient).
 
-Each API call is built as a :class:`Call` — method, path, JSON body, how to read the answer —
-after its arguments are validated; ``DatacatClient`` sends it blocking and
-``AsyncDatacatClient`` awaits it, and both hand the response back to :meth:`parse`.
+Each API call is built as a :class:`Call` — method, path, JSON body, and the decoder that
+turns a successful answer into the call's result type — after its arguments are validated;
+``DatacatClient`` sends it blocking and ``AsyncDatacatClient`` awaits it, and both hand the
+response back to ``_parse``. Because a ``Call[T]`` carries its result type, ``_send`` is
+typed ``Call[T] -> T`` on both faces and each public method's return type is checked.
 """
 
 from __future__ import annotations
@@ -11,13 +13,14 @@ import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
 import httpx
 
 from datacat_client import _validate
 from datacat_client._exceptions import (
+    APIError,
     ConnectError,
     DatacatError,
     InvalidData,
@@ -31,22 +34,40 @@ from datacat_client._types import JSONObject, Tags
 
 DEFAULT_URL = "http://localhost:8080"
 Timestamp = datetime | float | str | None
+T = TypeVar("T")
+Result = TypeVar("Result", covariant=True)
 
 
-def _identity(body: Any) -> Any:
+@dataclass(frozen=True)
+class Call(Generic[Result]):
+    """One API call: what to send, and how a successful answer becomes the result.
+
+    Covariant, so code that only sends a call and ignores its result takes ``Call[object]``.
+    """
+
+    method: str
+    path: str
+    body: bytes | None
+    decode: Callable[[Any], Result]
+
+
+# Decoders: the answer's JSON as the shape the API promises. A different shape (a proxy or
+# another service answering 200) raises TypeError/KeyError, which ``_parse`` reports as an
+# APIError instead of handing the caller a value of the wrong type.
+def _object(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise TypeError(f"expected a JSON object, got {type(body).__name__}")
+    return body
+
+
+def _objects(body: Any) -> list[dict[str, Any]]:
+    if not isinstance(body, list):
+        raise TypeError(f"expected a JSON array, got {type(body).__name__}")
     return body
 
 
 def _session_id(body: Any) -> str:
-    return str(body["session_id"])
-
-
-@dataclass(frozen=True)
-class Call:
-    method: str
-    path: str
-    body: bytes | None = None
-    parse: Callable[[Any], Any] = _identity
+    return str(_object(body)["session_id"])
 
 
 @dataclass(frozen=True)
@@ -112,7 +133,7 @@ class BaseClient:
         host: str | None,
         metadata: JSONObject | None,
         heartbeat_timeout: float | None,
-    ) -> Call:
+    ) -> Call[str]:
         fields = {"product": product, "version": version, "host": host}
         body: dict[str, Any] = {k: v for k, v in fields.items() if v is not None}
         if metadata is not None:
@@ -123,12 +144,12 @@ class BaseClient:
         # The seed posted no body; send one only when there is something to say.
         return Call("POST", "/api/sessions", dumps(body) if body else None, _session_id)
 
-    def _build_get_session(self, session_id: str) -> Call:
-        return Call("GET", f"/api/sessions/{_path_id(session_id)}")
+    def _build_get_session(self, session_id: str) -> Call[JSONObject]:
+        return Call("GET", f"/api/sessions/{_path_id(session_id)}", None, _object)
 
-    def _build_update_state(self, session_id: str, state: JSONObject) -> Call:
+    def _build_update_state(self, session_id: str, state: JSONObject) -> Call[JSONObject]:
         body = _validate.json_object_bytes(state)
-        return Call("POST", f"/api/sessions/{_path_id(session_id)}/state", body)
+        return Call("POST", f"/api/sessions/{_path_id(session_id)}/state", body, _object)
 
     def _build_log_event(
         self,
@@ -137,13 +158,13 @@ class BaseClient:
         data: Any = None,
         timestamp: Timestamp = None,
         client_id: str | None = None,
-    ) -> Call:
+    ) -> Call[JSONObject]:
         body: dict[str, Any] = {"name": _validate.name(name)}
         extras = {"timestamp": _timestamp(timestamp), "id": client_id}
         body.update((k, v) for k, v in extras.items() if v is not None)
         data_bytes = _validate.json_bytes({} if data is None else data)
         content = dumps(body)[:-1] + b',"data":' + data_bytes + b"}"
-        return Call("POST", f"/api/sessions/{_path_id(session_id)}/events", content)
+        return Call("POST", f"/api/sessions/{_path_id(session_id)}/events", content, _object)
 
     def _build_log_metric(
         self,
@@ -153,7 +174,7 @@ class BaseClient:
         tags: Tags = None,
         timestamp: Timestamp = None,
         client_id: str | None = None,
-    ) -> Call:
+    ) -> Call[JSONObject]:
         body: dict[str, Any] = {
             "name": _validate.name(name),
             "value": _validate.number(value),
@@ -161,7 +182,8 @@ class BaseClient:
         }
         extras = {"timestamp": _timestamp(timestamp), "id": client_id}
         body.update((k, v) for k, v in extras.items() if v is not None)
-        return Call("POST", f"/api/sessions/{_path_id(session_id)}/metrics", dumps(body))
+        path = f"/api/sessions/{_path_id(session_id)}/metrics"
+        return Call("POST", path, dumps(body), _object)
 
     def _build_log_exception(
         self,
@@ -169,33 +191,38 @@ class BaseClient:
         exc_info: ExcInfo | BaseException | None,
         extra_data: JSONObject | None,
         fatal: bool,
-    ) -> Call:
+    ) -> Call[JSONObject]:
         data = exception_data(exc_info, extra_data, fatal=fatal)
         return self._build_log_event(session_id, "exception", data)
 
-    def _build_end(self, session_id: str, status: str) -> Call:
+    def _build_end(self, session_id: str, status: str) -> Call[JSONObject]:
         if status not in ("ended", "crashed"):
             raise InvalidData(f"an end status is 'ended' or 'crashed', not {status!r}")
         body = dumps({"status": status}) if status != "ended" else None
-        return Call("POST", f"/api/sessions/{_path_id(session_id)}/end", body)
+        return Call("POST", f"/api/sessions/{_path_id(session_id)}/end", body, _object)
 
-    def _build_heartbeat(self, session_id: str, timeout: float | None) -> Call:
+    def _build_heartbeat(self, session_id: str, timeout: float | None) -> Call[JSONObject]:
         body = None if timeout is None else dumps({"timeout": float(timeout)})
-        return Call("POST", f"/api/sessions/{_path_id(session_id)}/heartbeat", body)
+        return Call("POST", f"/api/sessions/{_path_id(session_id)}/heartbeat", body, _object)
 
-    def _build_all_sessions(self) -> Call:
-        return Call("GET", "/api/grafana/sessions")
+    def _build_all_sessions(self) -> Call[list[JSONObject]]:
+        return Call("GET", "/api/grafana/sessions", None, _objects)
 
-    def _build_batch(self, items: list[JSONObject]) -> Call:
-        return Call("POST", "/api/batch", dumps({"items": items}))
+    def _build_batch(self, items: list[JSONObject]) -> Call[JSONObject]:
+        return Call("POST", "/api/batch", dumps({"items": items}), _object)
 
     # -- parsing --------------------------------------------------------------------
     @staticmethod
-    def _parse(call: Call, response: httpx.Response) -> Any:
-        """The answer's JSON, or the matching APIError for an error status."""
+    def _parse(call: Call[T], response: httpx.Response) -> T:
+        """The call's result, or the matching APIError for an error status."""
         if response.status_code >= 400:
             raise api_error(response.status_code, _detail(response))
-        return call.parse(loads(response.content))
+        body = loads(response.content)
+        try:
+            return call.decode(body)
+        except (TypeError, KeyError) as exc:
+            message = f"unexpected answer to {call.method} {call.path}: {exc}"
+            raise APIError(response.status_code, body, message) from exc
 
     @staticmethod
     def _outcome(response: httpx.Response) -> Outcome:

@@ -50,7 +50,7 @@ Step = Send | Sleep
 
 
 def backoff(config: BatchConfig, attempt: int, retry_after: float | None) -> float:
-    delay = min(config.initial_backoff * 2**attempt, config.max_backoff)
+    delay = min(config.initial_backoff * 2.0**attempt, config.max_backoff)
     return max(delay, min(retry_after, 30.0)) if retry_after is not None else delay
 
 

@@ -31,7 +31,7 @@ def _record(
 ) -> None:
     try:
         extra = {"thread": thread, "uncaught": True}
-        session.log_exception((exc_type, exc, tb), extra, fatal=True)  # type: ignore[arg-type]
+        session.log_exception((exc_type, exc, tb), extra, fatal=True)
         if end:
             session.end("crashed")
         else:

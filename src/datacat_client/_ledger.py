@@ -21,7 +21,7 @@ MAX_ERRORS = 1000
 class Ledger:
     """What became of one session's writes. Appends are thread-safe (deque, GIL-atomic)."""
 
-    __slots__ = ("delivered", "dropped", "duplicates", "errors", "id_prefix", "session_id")
+    __slots__ = ("delivered", "dropped", "errors", "id_prefix", "session_id")
 
     def __init__(self, session_id: str) -> None:
         self.session_id = session_id
@@ -30,13 +30,11 @@ class Ledger:
         self.id_prefix = uuid.uuid4().hex[:20] + "."
         self.errors: collections.deque[DatacatError] = collections.deque(maxlen=MAX_ERRORS)
         self.delivered = 0
-        self.duplicates = 0
         self.dropped = 0
 
     def client_id(self, seq: int) -> str:
         return f"{self.id_prefix}{seq:x}"
 
-    def record(self, error: DatacatError, *, dropped: int = 0) -> None:
-        self.dropped += dropped
+    def record(self, error: DatacatError) -> None:
         self.errors.append(error)
         log.warning("datacat session %s: %s", self.session_id, error)

@@ -21,9 +21,9 @@ from datacat_client._json import dumps, rfc3339
 from datacat_client._ledger import Ledger
 
 Item = tuple[Ledger, str, float, int, Any, Any, Any]
-ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None] | tuple[None, None, None]
-
-EXCEPTION_EVENT = "exception"
+# What ``sys.exc_info()``, ``__exit__`` and ``threading.excepthook`` hand over: any part may
+# be None (no exception being handled, or a thread hook's missing value).
+ExcInfo = tuple[type[BaseException] | None, BaseException | None, TracebackType | None]
 
 
 def exception_data(
@@ -83,10 +83,12 @@ def encode_item(item: Item) -> bytes:
     if op == "event":
         head["name"] = a
         head["id"] = ledger.client_id(seq)
-        return dumps(head)[:-1] + b',"data":' + b + b"}"
+        data: bytes = b  # already JSON, serialised at call time
+        return dumps(head)[:-1] + b',"data":' + data + b"}"
     if op == "state":
         head["id"] = ledger.client_id(seq)  # a resent patch is then applied only once
-        return dumps(head)[:-1] + b',"state":' + a + b"}"
+        state: bytes = a
+        return dumps(head)[:-1] + b',"state":' + state + b"}"
     if op == "end":
         head["status"] = a
         return dumps(head)

@@ -26,10 +26,8 @@ from datacat_client._session_core import SessionCore, end_answer
 from datacat_client._types import BatchConfig, EndStatus, JSONObject, Tags
 
 
-class Session(SessionCore):
+class Session(SessionCore[DatacatClient]):
     """One session. ``Session(client, session_id)`` as in the seed; see :func:`create_session`."""
-
-    client: DatacatClient
 
     def __init__(
         self,
@@ -103,7 +101,7 @@ class Session(SessionCore):
             if not worker.alive:
                 worker = self.client.batch_worker()
 
-    def _immediately(self, build: Callable[[], Call]) -> None:
+    def _immediately(self, build: Callable[[], Call[object]]) -> None:
         try:
             self.client._send(build())
         except DatacatError as exc:
@@ -151,7 +149,7 @@ class Session(SessionCore):
         if exc_type is None:
             self.end()
         else:
-            self.log_exception((exc_type, exc, tb), fatal=True)  # type: ignore[arg-type]
+            self.log_exception((exc_type, exc, tb), fatal=True)
             self.end("crashed")
 
     # -- liveness -------------------------------------------------------------------------

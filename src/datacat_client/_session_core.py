@@ -21,7 +21,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections import deque
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from datacat_client import _validate
 from datacat_client._exceptions import DatacatError, InvalidData
@@ -50,19 +50,22 @@ class QueueingClient(Protocol):
     def batch_worker(self) -> _Worker: ...
 
 
+Client = TypeVar("Client", bound=QueueingClient)
+
+
 def end_answer() -> dict[str, Any]:
     """What ``end()`` returns, whatever became of the end: the seed's answer."""
     return {"status": "ok"}
 
 
-class SessionCore:
-    """Configuration, ledger, validation and item building shared by both session faces."""
+class SessionCore(Generic[Client]):
+    """Configuration, ledger, validation and item building shared by both session faces.
 
-    client: Any
+    Generic in the face's client, so each face sees its own client's methods typed."""
 
     def __init__(
         self,
-        client: QueueingClient,
+        client: Client,
         session_id: str,
         *,
         batching: bool = True,
@@ -117,7 +120,8 @@ class SessionCore:
         try:
             body = _validate.json_object_bytes(state)
         except InvalidData as exc:
-            return self._refuse(exc)
+            self._refuse(exc)
+            return None
         return self._queue((self._ledger, "state", _now(), self._seq(), body, None, None))
 
     def _event_item(self, name: str, data: Any) -> Item | None:
@@ -126,7 +130,8 @@ class SessionCore:
             _validate.name(name)
             body = _validate.json_bytes({} if data is None else data)
         except InvalidData as exc:
-            return self._refuse(exc)
+            self._refuse(exc)
+            return None
         return (self._ledger, "event", _now(), self._seq(), name, body, None)
 
     def _queue_event(self, name: str, data: Any) -> Item | None:
@@ -136,19 +141,23 @@ class SessionCore:
     def _queue_metric(self, name: str, value: float, tags: Tags) -> Item | None:
         """The hot path: keep it to checks, a tuple and an append."""
         if type(name) is not str or not 0 < len(name) <= _validate.MAX_NAME or "\x00" in name:
-            return self._refuse_name(name)
+            self._refuse_name(name)
+            return None
         if type(value) is not float:
             try:
                 value = float(value)
             except (TypeError, ValueError):
-                return self._refuse(InvalidData(f"metric {name!r}: {value!r} is not a number"))
+                self._refuse(InvalidData(f"metric {name!r}: {value!r} is not a number"))
+                return None
         if value - value != 0.0:  # NaN or ±inf
-            return self._refuse(InvalidData(f"metric {name!r}: {value} is not finite"))
+            self._refuse(InvalidData(f"metric {name!r}: {value} is not finite"))
+            return None
         if tags is not None:
             try:
                 tags = _validate.tags(tags)
             except InvalidData as exc:
-                return self._refuse(exc)
+                self._refuse(exc)
+                return None
         item = (self._ledger, "metric", _now(), self._seq(), name, value, tags)
         worker = self.client._worker or self.client.batch_worker()
         return None if worker.outbox.put(item) else item
