@@ -51,16 +51,16 @@ async def export(
 ) -> Document:
     """The whole export's version is the database's (newest activity, session count, last
     event and metric ids) together with the query that selects from it."""
-    version = await repo.export_version()
+    updated, count, last_event, last_metric = await repo.export_version()
     query = hashlib.sha256(repr((filters, limit)).encode()).hexdigest()[:16]
-    etag = '"e{:x}-{:x}-{:x}-{:x}-{}"'.format(*version, query)
+    etag = f'"e{updated:x}-{count:x}-{last_event:x}-{last_metric:x}-{query}"'
     if _matches(if_none_match, etag):
         return Document(etag, None)
 
     async def body() -> AsyncIterator[bytes]:
         yield b"["
         async for chunk in render.session_objects(
-            repo.export_sessions(filters, limit, upto=(version[2], version[3]))
+            repo.export_sessions(filters, limit, upto=(last_event, last_metric))
         ):
             yield chunk
         yield b"]"

@@ -8,6 +8,7 @@ matching point; only the points shown are capped.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -26,7 +27,7 @@ class Aggregation(str, Enum):
     min = "min"
 
 
-def _mean(column: Any, dialect: str) -> Any:
+def _mean(column: ColumnElement[float], dialect: str) -> ColumnElement[float]:
     """PostgreSQL's ``avg(float8)`` also sums the squares (for variance) and fails with
     "value out of range" once they pass 1e308 — any value above 1e154 did that. Averaging
     as ``numeric`` cannot overflow; SQLite's ``avg`` never raised."""
@@ -35,7 +36,7 @@ def _mean(column: Any, dialect: str) -> Any:
     return func.avg(column)
 
 
-_PER_SESSION = {
+_PER_SESSION: dict[Aggregation, Callable[[ColumnElement[float], str], ColumnElement[float]]] = {
     Aggregation.peak: lambda column, _: func.max(column),
     Aggregation.avg: _mean,
     Aggregation.min: lambda column, _: func.min(column),

@@ -175,8 +175,8 @@ class Writer:
             with self._sync_engine.connect() as conn, conn.begin():
                 self._write(conn, group, created)
             return
-        async with self._engine.connect() as conn, conn.begin():
-            await conn.run_sync(self._write, group, created)
+        async with self._engine.connect() as aconn, aconn.begin():
+            await aconn.run_sync(self._write, group, created)
 
     def _write(self, conn: Connection, group: list[_Unit], created: list[str]) -> None:
         if len(self._pks) > PK_CACHE_LIMIT:
