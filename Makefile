@@ -28,6 +28,7 @@ run: $(RUN_STAMP)
 ## test: install what the tests need (venv, Chromium, Go, PostgreSQL running) and run them all
 test: $(STAMP) system-deps postgres
 	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 ## bench: the benchmark suite (see bench/README.md); prints JSON lines and a Markdown table
@@ -49,6 +50,7 @@ postgres:
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) .pytest_cache test-artifacts
+	rm -rf $(VENV) .pytest_cache .mypy_cache test-artifacts
