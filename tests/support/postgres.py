@@ -10,10 +10,14 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
+from typing import Any, TypeVar
 
 import asyncpg
+
+T = TypeVar("T")
 
 PG_ADMIN_URL = os.environ.get(
     "DATACAT_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -55,11 +59,18 @@ async def async_throwaway_database(prefix: str) -> AsyncIterator[str]:
         await _drop(name)
 
 
+def _run_apart(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run ``coroutine`` on a loop in a thread of its own: the calling thread may already
+    have a loop running (Playwright's sync API keeps one on the main thread)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 @contextmanager
 def throwaway_database(prefix: str) -> Iterator[str]:
-    """:func:`async_throwaway_database` for code that runs no event loop (a sync fixture)."""
-    name = asyncio.run(_create(prefix))
+    """:func:`async_throwaway_database` for synchronous code (a sync fixture)."""
+    name = _run_apart(_create(prefix))
     try:
         yield pg_database_url(name)
     finally:
-        asyncio.run(_drop(name))
+        _run_apart(_drop(name))

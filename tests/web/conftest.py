@@ -1,15 +1,19 @@
-"""Fixtures for the web UI: one real ``datacat serve`` seeded over HTTP, and the system Chromium.
+"""Fixtures for the web UI: a real ``datacat serve`` per backend seeded over HTTP, and Chromium.
 
-The server and the data are made once for the whole web run (seeding is the slow part);
-each browser test gets a fresh context, so cookies, history and viewport never leak
-between tests. A page that throws, pops a dialog (an alert means injected script ran)
-or gets a 5xx fails the test that opened it, and every page is screenshotted.
+Every web test runs on SQLite and on PostgreSQL (the root conftest's ``backend``): one
+server per backend, on a database of its own (a throwaway one on PostgreSQL), seeded once
+(seeding is the slow part). Each browser test gets a fresh context, so cookies, history
+and viewport never leak between tests. A page that throws, pops a dialog (an alert means
+injected script ran) or gets a 5xx fails the test that opened it, and every page is
+screenshotted. A missing Chromium fails the browser tests: a skip would pass a run that
+never looked at a page.
 """
 
 from __future__ import annotations
 
+import os
 import re
-import time
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,11 +22,11 @@ import httpx
 import pytest
 from webseed import Seeded, seed
 
-from support import serve
+from support import eventually, serve, throwaway_database
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
-CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FALLBACK = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -34,17 +38,20 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture(scope="session")
-def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real server process; its sweeper runs often so the silent session turns abandoned."""
-    db = tmp_path_factory.mktemp("web") / "web.db"
-    env = pytest.MonkeyPatch()
-    env.setenv("DATACAT_SWEEP_INTERVAL_S", "0.2")
-    try:
-        with serve(f"sqlite+aiosqlite:///{db}") as url:
-            env.undo()  # the child has its copy; the rest of the run keeps the old value
+def server_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real server process; its sweeper runs often so the silent session turns abandoned.
+
+    The database is the web suite's alone: the dashboard's totals must count only the
+    seeded sessions, never those the API tests make on the shared one.
+    """
+    env = {"DATACAT_SWEEP_INTERVAL_S": "0.2"}
+    if backend == "sqlite":
+        db = tmp_path_factory.mktemp("web") / "web.db"
+        with serve(f"sqlite+aiosqlite:///{db}", env=env) as url:
             yield url
-    finally:
-        env.undo()
+        return
+    with throwaway_database("datacat_web") as database, serve(database, env=env) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -56,24 +63,34 @@ def http(server_url: str) -> Iterator[httpx.Client]:
 @pytest.fixture(scope="session")
 def seeded(http: httpx.Client) -> Seeded:
     data = seed(http)
-    deadline = time.monotonic() + 10
-    ghost = data.ids["ghost"]
-    while http.get(f"/api/sessions/{ghost}").json()["status"] != "abandoned":
-        assert time.monotonic() < deadline, "the sweeper never marked the silent session"
-        time.sleep(0.1)
+    ghost = f"/api/sessions/{data.ids['ghost']}"
+    eventually(lambda: http.get(ghost).json()["status"], "abandoned", timeout=10)
     return data
+
+
+def chromium() -> str:
+    """Chromium as the Makefile finds it: on PATH, else Debian's /usr/bin/chromium."""
+    found = shutil.which("chromium")
+    if found is None and os.access(CHROMIUM_FALLBACK, os.X_OK):
+        found = CHROMIUM_FALLBACK
+    if found is None:
+        pytest.fail(
+            f"no Chromium (neither `chromium` on PATH nor {CHROMIUM_FALLBACK}): "
+            "`make test` installs it (apt-get install chromium)",
+            pytrace=False,
+        )
+    return found
 
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     """The system Chromium, headless; never a downloaded one."""
-    if not CHROMIUM.exists():
-        pytest.skip("no /usr/bin/chromium (apt-get install chromium; `make test` does it)")
+    executable = chromium()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+            executable_path=executable, headless=True, args=CHROMIUM_ARGS
         )
         yield launched
         launched.close()
