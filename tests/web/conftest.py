@@ -1,8 +1,15 @@
 """Fixtures for the web UI: a real ``datacat serve`` per backend seeded over HTTP, and Chromium.
 
-Every web test runs on SQLite and on PostgreSQL (the root conftest's ``backend``): one
-server per backend, on a database of its own (a throwaway one on PostgreSQL), seeded once
-(seeding is the slow part). Each browser test gets a fresh context, so cookies, history
+Every HTTP-level web test runs on SQLite and on PostgreSQL (the root conftest's
+``backend``): one server per backend, on a database of its own (a throwaway one on
+PostgreSQL), seeded once (seeding is the slow part). The browser tests run in full on
+SQLite and, on PostgreSQL, only those in ``POSTGRESQL_BROWSER_TESTS`` — at least one per
+page, chosen where the database does the work (counts, time ranges, paging, state history);
+the rest are deselected there. Running all of them twice added about 110 s to the run on
+this 2-core machine (against the ~60 s budget), and what they add beyond those is the
+browser's side (htmx swaps, folding, layout), which no database changes.
+
+Each browser test gets a fresh context, so cookies, history
 and viewport never leak between tests. A page that throws, pops a dialog (an alert means
 injected script ran) or gets a 5xx fails the test that opened it, and every page is
 screenshotted. A missing Chromium fails the browser tests: a skip would pass a run that
@@ -27,6 +34,16 @@ from support import eventually, serve, throwaway_database
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 CHROMIUM_FALLBACK = "/usr/bin/chromium"
+POSTGRESQL_BROWSER_TESTS = {
+    "test_dashboard.py::test_counts_match_seeded_statuses",
+    "test_sessions_browser.py::test_time_range_filter",
+    "test_sessions_browser.py::test_next_page",
+    "test_session_detail.py::test_header_state_and_timeline",
+    "test_session_detail.py::test_events_filter_by_name",
+    "test_metrics_explorer.py::test_example_1_peak_memory_with_space_probe_open",
+    "test_metrics_explorer.py::test_time_range",
+    "test_look_and_safety.py::test_logged_html_shows_as_text",
+}
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -35,6 +52,27 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect the browser tests that do not run on PostgreSQL (see the module docstring)."""
+    here = Path(__file__).parent
+
+    def skipped_on_postgresql(item: pytest.Item) -> bool:
+        callspec = getattr(item, "callspec", None)
+        return (
+            item.path.parent == here
+            and item.get_closest_marker("browser") is not None
+            and callspec is not None
+            and callspec.params.get("backend") == "postgresql"
+            and f"{item.path.name}::{getattr(item, 'originalname', item.name)}"
+            not in POSTGRESQL_BROWSER_TESTS
+        )
+
+    dropped = [item for item in items if skipped_on_postgresql(item)]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if not skipped_on_postgresql(item)]
 
 
 @pytest.fixture(scope="session")
