@@ -64,6 +64,15 @@ def test_quick_benchmarks_print_every_row_with_numbers(tmp_path: Path) -> None:
     rows: list[dict[str, Any]] = [line for line in lines if line.get("kind") == "row"]
     by_name = {row["measure"]: row for row in rows}
     assert not [row for row in rows if "error" in row]
+    # A rate counts answered requests, so a row answered by 4xx/5xx or dropped connections
+    # could still show a number: every run of every app must have had no failed request.
+    runs = [line for line in lines if line.get("kind") == "run"]
+    assert runs
+    failed = [run for run in runs if run.get("errors", 0) != 0 or run.get("requests", 1) <= 0]
+    assert not failed, failed
+    for row in rows:
+        for app, figures in [("datacat", row["datacat"]), *row["references"].items()]:
+            assert figures.get("errors", 0) == 0, f"{row['measure']}: {app} had errors"
 
     expected = dict(ROWS)
     if (ROOT / "bench" / "client_overhead.py").exists():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import datetime
 
@@ -48,18 +49,34 @@ def test_seed_advanced_usage(url: str) -> None:
     client.close()
 
 
-def test_items_keep_call_order_and_call_time(session: Session) -> None:
-    before = time.time()
-    session.log_event("first")
-    time.sleep(0.3)
-    session.log_metric("second", 2)
-    session.update_state({"step": 1})
-    session.update_state({"step": 2})
-    details = session.get_details()
-    first = datetime.fromisoformat(details["events"][0]["timestamp"].replace("Z", "+00:00"))
-    second = datetime.fromisoformat(details["metrics"][0]["timestamp"].replace("Z", "+00:00"))
-    assert abs(first.timestamp() - before) < 0.25  # stamped at the call, not at the send
-    assert second.timestamp() - first.timestamp() >= 0.25
+# Nothing leaves the outbox until a read flushes it, so "when it was sent" is "at the read".
+QUIET = BatchConfig(flush_at=10_000, flush_interval=60)
+
+
+def _seconds(rfc3339: str) -> float:
+    return datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).timestamp()
+
+
+def test_items_keep_call_order_and_call_time(url: str) -> None:
+    """Each item carries the time of its call: inside the call's own window, which closes
+    well before the read that sends it (so the check needs no margin of its own)."""
+    with DatacatClient(url, batch=QUIET) as client:
+        session = Session(client, client.register_session())
+        windows = []
+        for log in (lambda: session.log_event("first"), lambda: session.log_metric("second", 2)):
+            called = time.time()
+            log()
+            windows.append((called, time.time()))
+            time.sleep(0.05)
+        session.update_state({"step": 1})
+        session.update_state({"step": 2})
+        details = session.get_details()
+    stamps = [
+        _seconds(details["events"][0]["timestamp"]),
+        _seconds(details["metrics"][0]["timestamp"]),
+    ]
+    for stamp, (called, returned) in zip(stamps, windows, strict=True):
+        assert called - 1e-6 <= stamp <= returned + 1e-6, (stamp, called, returned)
     assert details["state"] == {"step": 2}
 
 
@@ -123,13 +140,22 @@ def test_batching_off_records_server_errors(client: DatacatClient) -> None:
     assert ghost.errors[-1].status == 404  # type: ignore[attr-defined]
 
 
-def test_many_sessions_share_one_worker(client: DatacatClient) -> None:
-    sessions = [Session(client, client.register_session()) for _ in range(5)]
-    for s in sessions:
-        s.log_metric("m", 1)
-    assert len({id(client.batch_worker())}) == 1
-    for s in sessions:
-        assert len(s.get_details()["metrics"]) == 1
+def _batch_threads() -> set[threading.Thread]:
+    return {thread for thread in threading.enumerate() if thread.name == "datacat-batch"}
+
+
+def test_many_sessions_share_one_worker(url: str) -> None:
+    """A client's sessions queue into one outbox drained by one thread: a thread per
+    session would multiply threads and connections with the sessions an app opens."""
+    before = _batch_threads()
+    with DatacatClient(url, batch=QUIET) as client:
+        sessions = [Session(client, client.register_session()) for _ in range(5)]
+        for s in sessions:
+            s.log_metric("m", 1)
+        assert len(_batch_threads() - before) == 1
+        assert len(client.batch_worker().outbox) == 5  # every session's item, one queue
+        for s in sessions:
+            assert len(s.get_details()["metrics"]) == 1
 
 
 def test_chunks_to_the_server_limits(url: str, raw: httpx.Client) -> None:

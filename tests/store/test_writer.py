@@ -14,13 +14,23 @@ async def test_session_cache_starts_over_past_its_limit(
     from datacat.store import writer
 
     monkeypatch.setattr(writer, "PK_CACHE_LIMIT", 3)
+    cache = fresh_repo._writer._pks
     ids = [fresh_repo.new_session_id() for _ in range(6)]
+    sizes = []
     for session_id in ids:
         await fresh_repo.create_session(CreateSession(session_id))
+        assert session_id in cache  # the group that created it knows its pk
+        sizes.append(len(cache))
     # Every session is still found (from the database) once the cache has been emptied.
     for session_id in ids:
         await fresh_repo.write(LogEvent(session_id, "after-reset"))
-    assert len(fresh_repo._writer._pks) <= 6
+        assert session_id in cache
+        sizes.append(len(cache))
+    # One write per group: a group starts over when the cache is past the limit and then
+    # adds its own session, so the cache never holds more than the limit plus one, and it
+    # does start over (a cache that kept all six would have grown 1, 2, ... 6).
+    assert max(sizes) == 3 + 1, sizes
+    assert sizes[:6] == [1, 2, 3, 4, 1, 2], sizes
     for session_id in ids:
         assert len((await fresh_repo.list_events(session_id)).items) == 1
 
