@@ -1,173 +1,150 @@
-"""The seed README's "Python Client Usage" examples, verbatim: a contract.
+"""The seed README's Python examples, verbatim, with this package: a contract.
 
-Only the server URL changes (the seed's default is http://localhost:8080), and examples
-that rely on an earlier example's import get that import prepended.
+The examples are the files in ``tests/lite/examples/`` — one copy, which the lite client's
+tests also run and check against the seed README byte for byte — and they run through the
+same runner, ``tests/lite/run_example.py``, here with ``src/`` (the full ``datacat``
+package) in place of the lite module. Only the server URL changes (and the heartbeat
+example's timeouts). A session records errors instead of raising, so an exit code of 0
+proves little: what each example logged is read back over the HTTP API.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-BASIC = """
-from datacat import create_session
+ROOT = Path(__file__).resolve().parents[2]
+SRC = ROOT / "src"
+LITE_TESTS = ROOT / "tests" / "lite"
+EXAMPLES = LITE_TESTS / "examples"
+SEED_URL = "http://localhost:8080"
+HUNG, RECOVERED = "application_appears_hung", "application_recovered"
 
-# Create a new session
-session = create_session("http://localhost:8080")
+# The heartbeat example's application loop (supplied by the runner): the first do_work()
+# hangs 6 s without a heartbeat, past a 3 s timeout; the loop's time.sleep(1) between
+# beats stays 2 s under it, so a stall of the machine has to be long to spoil either.
+HEARTBEAT_TIMEOUTS = ("timeout=60, check_interval=5", "timeout=3, check_interval=0.1")
+HEARTBEAT_ENV = {"DATACAT_EXAMPLE_HANG": "6", "DATACAT_EXAMPLE_LOOPS": "2"}
 
-# Update state
-session.update_state({"status": "running", "progress": 0})
-
-# Log events
-session.log_event("started", {"user": "alice"})
-
-# Log metrics
-session.log_metric("cpu_usage", 45.2, tags=["host:server1"])
-
-# Get session details
-details = session.get_details()
-print(details)
-"""
-
-ADVANCED = """
-from datacat import DatacatClient, Session
-
-# Create client
-client = DatacatClient("http://localhost:8080")
-
-# Register a session manually
-session_id = client.register_session()
-
-# Create session object
-session = Session(client, session_id)
-
-# Use session methods
-session.update_state({"phase": "initialization"})
-session.log_event("initialization_complete")
-session.log_metric("init_time", 1.234)
-
-# Get all sessions (for monitoring/debugging)
-all_sessions = client.get_all_sessions()
-"""
-
-PY2 = """
-from __future__ import print_function
-from datacat import create_session
-
-session = create_session()
-session.update_state({"version": "2.7"})
-print("Session ID:", session.session_id)
-"""
-
-NESTED = """
-from datacat import create_session
-
-session = create_session()
-
-# Set initial nested state
-session.update_state({
-    "window_state": {
-        "open": ["window 1", "window 2"],
-        "active": "window 1"
-    },
-    "memory": {
-        "footprint_mb": 50.2
-    },
-    "settings": {
-        "theme": "dark"
-    }
-})
-
-# Partial update - only changes window_state.open
-# Preserves window_state.active and all other state
-session.update_state({
-    "window_state": {
-        "open": ["window 1", "window 2", "window 3"]
-    }
-})
-
-# Update different part of state
-session.update_state({
-    "memory": {
-        "footprint_mb": 75.5
-    }
-})
-print("Session ID:", session.session_id)
-"""
-
-LIFECYCLE = """
-session = create_session()
-
-# Log session start
-session.log_event("session_started", {"user": "alice"})
-
-# Do work...
-session.update_state({"status": "running"})
-
-# End session properly
-session.log_event("session_ending")
-session.end()
-print("Session ID:", session.session_id)
-"""
-
-MONITORING = """
-session = create_session()
-session.update_state({"app": "myapp", "status": "starting"})
-session.log_event("startup", {"version": "1.0.0"})
-session.log_metric("startup_time", 2.5)
-
-# During execution
-session.update_state({"status": "running"})
-session.log_metric("requests_per_second", 1000)
-
-# On shutdown
-session.log_event("shutdown")
-session.update_state({"status": "stopped"})
-print("Session ID:", session.session_id)
-"""
+Run = tuple[str, dict[str, Any]]  # stdout, the runner's RESULT line
 
 
-def _run(code: str, url: str) -> str:
-    # The seed's default URL is localhost:8080; point the default at the test server.
-    prelude = (
-        "import datacat_client._session as s\n"
-        f"s.create_session.__defaults__ = ({url!r},)\n"
-        "from datacat import create_session\n"
-    )
-    example = code.replace("http://localhost:8080", url)
-    code = prelude + f"exec(compile({example!r}, 'seed-example', 'exec'))\n"
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+def check_basic(out: str, result: dict[str, Any], session: dict[str, Any]) -> None:
+    assert session["state"] == {"status": "running", "progress": 0}
+    assert [(e["name"], e["data"]) for e in session["events"]] == [("started", {"user": "alice"})]
+    metrics = [(m["name"], m["value"], m["tags"]) for m in session["metrics"]]
+    assert metrics == [("cpu_usage", 45.2, ["host:server1"])]
+    assert session["active"] is True
+    # print(details): the read flushed first, so the printed session holds the writes.
+    assert "'cpu_usage'" in out and "'started'" in out and "'progress': 0" in out
+    assert session["id"] in out
 
 
-@pytest.mark.parametrize("example", [BASIC, ADVANCED, PY2, MONITORING])
-def test_seed_example_runs(example: str, url: str) -> None:
-    _run(example, url)
+def check_advanced(out: str, result: dict[str, Any], session: dict[str, Any]) -> None:
+    assert session["state"] == {"phase": "initialization"}
+    assert [e["name"] for e in session["events"]] == ["initialization_complete"]
+    assert [(m["name"], m["value"]) for m in session["metrics"]] == [("init_time", 1.234)]
+    # get_all_sessions() right after the (queued) writes already lists them.
+    assert result["listed"] == [["initialization_complete", "init_time"]]
 
 
-def test_basic_example_prints_its_data(url: str) -> None:
-    out = _run(BASIC, url)
-    assert "'started'" in out and "'cpu_usage'" in out and "'progress': 0" in out
+def check_python2(out: str, result: dict[str, Any], session: dict[str, Any]) -> None:
+    assert session["state"] == {"version": "2.7"}  # queued, delivered at exit
+    assert f"Session ID: {session['id']}" in out
 
 
-def test_nested_state_example_merges(url: str, raw: httpx.Client) -> None:
-    session_id = _run(NESTED, url).split()[-1]
-    state = raw.get(f"/api/sessions/{session_id}").json()["state"]
-    assert state == {
+def check_nested_state(out: str, result: dict[str, Any], session: dict[str, Any]) -> None:
+    assert session["state"] == {
         "window_state": {"open": ["window 1", "window 2", "window 3"], "active": "window 1"},
         "memory": {"footprint_mb": 75.5},
         "settings": {"theme": "dark"},
     }
 
 
-def test_lifecycle_example_ends_the_session(url: str, raw: httpx.Client) -> None:
-    session_id = _run(LIFECYCLE, url).split()[-1]
-    stored = raw.get(f"/api/sessions/{session_id}").json()
-    assert stored["active"] is False and stored["ended_at"]
-    assert [e["name"] for e in stored["events"]] == ["session_started", "session_ending"]
+def check_heartbeat(out: str, result: dict[str, Any], session: dict[str, Any]) -> None:
+    events = session["events"]
+    assert [e["name"] for e in events] == [HUNG, RECOVERED]  # hung once, then recovered
+    assert events[0]["data"]["timeout"] == 3
+    assert events[0]["data"]["seconds_since_heartbeat"] > 3
+    assert events[1]["data"]["hung_for_seconds"] > 0
+    assert session["status"] == "ended" and session["active"] is False and session["ended_at"]
+    assert session["heartbeat_timeout"] == 30  # the monitor's keep-alives: max(30, 3 * 0.1)
+
+
+def check_lifecycle(out: str, result: dict[str, Any], session: dict[str, Any]) -> None:
+    assert [e["name"] for e in session["events"]] == ["session_started", "session_ending"]
+    assert session["events"][0]["data"] == {"user": "alice"}
+    assert session["state"] == {"status": "running"}
+    assert session["active"] is False and session["ended_at"] and session["status"] == "ended"
+
+
+def check_monitoring(out: str, result: dict[str, Any], session: dict[str, Any]) -> None:
+    assert session["state"] == {"app": "myapp", "status": "stopped"}
+    events = [(e["name"], e["data"]) for e in session["events"]]
+    assert events == [("startup", {"version": "1.0.0"}), ("shutdown", {})]
+    metrics = [(m["name"], m["value"]) for m in session["metrics"]]
+    assert metrics == [("startup_time", 2.5), ("requests_per_second", 1000)]
+    assert session["active"] is True
+
+
+CHECKS: dict[str, Callable[[str, dict[str, Any], dict[str, Any]], None]] = {
+    path.stem: globals()[f"check_{path.stem}"] for path in sorted(EXAMPLES.glob("*.py"))
+}
+
+
+@pytest.fixture(scope="module")
+def example_runs(url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
+    """Every example at once, each in its own interpreter (the heartbeat one takes ~8 s)."""
+    scripts = tmp_path_factory.mktemp("seed-examples")
+    started = {}
+    for name in CHECKS:
+        code = (EXAMPLES / f"{name}.py").read_text().replace(SEED_URL, url)
+        env = None
+        if name == "heartbeat":
+            assert HEARTBEAT_TIMEOUTS[0] in code
+            code = code.replace(*HEARTBEAT_TIMEOUTS)
+            env = HEARTBEAT_ENV
+        script = scripts / f"{name}.py"
+        script.write_text(code)
+        runner = [sys.executable, str(LITE_TESTS / "run_example.py"), str(SRC), url, str(script)]
+        started[name] = subprocess.Popen(
+            runner,
+            env={**os.environ, **(env or {})},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    runs = {}
+    for name, process in started.items():
+        stdout, stderr = process.communicate(timeout=120)
+        assert process.returncode == 0, f"{name}: exit {process.returncode}\n{stdout}\n{stderr}"
+        assert "Traceback" not in stderr, stderr
+        lines = [line for line in stdout.splitlines() if line.startswith("RESULT ")]
+        assert lines, stdout
+        runs[name] = stdout, json.loads(lines[-1][len("RESULT ") :])
+    return runs
+
+
+def test_the_examples_are_there() -> None:
+    """Each example file needs its check_<name> (a missing one fails at import)."""
+    assert set(CHECKS) == {
+        *("basic", "advanced", "python2", "nested_state", "heartbeat", "lifecycle"),
+        "monitoring",
+    }
+
+
+@pytest.mark.parametrize("name", sorted(CHECKS))
+def test_seed_example(name: str, example_runs: dict[str, Run], raw: httpx.Client) -> None:
+    out, result = example_runs[name]
+    assert Path(result["datacat_file"]).parent == SRC / "datacat"  # this package, not lite
+    response = raw.get(f"/api/sessions/{result['session_id']}")
+    assert response.status_code == 200, response.text
+    CHECKS[name](out, result, response.json())

@@ -1,13 +1,14 @@
-"""Run one seed README example, as a script, with the lite client; Python 2.7 and 3.
+"""Run one seed README example, as a script, with the ``datacat`` found in a directory.
 
-usage: python run_example.py LITE_DIR URL EXAMPLE.py
+usage: python run_example.py DATACAT_DIR URL EXAMPLE.py
 
-The example file runs unchanged (``runpy.run_path`` as ``__main__``). Only the server URL
-changes: ``create_session``'s default ``http://localhost:8080`` becomes URL. Names the seed
-README leaves to the reader are supplied: ``create_session`` (the Session Lifecycle
-example continues the earlier ones' import), and for Heartbeat Monitoring an application
-loop - ``running`` stays true for DATACAT_EXAMPLE_LOOPS iterations and the first
-``do_work()`` hangs for DATACAT_EXAMPLE_HANG seconds.
+DATACAT_DIR holds the lite client's module (Python 2.7 and 3) or the full package
+(``src/``). The example file runs unchanged (``runpy.run_path`` as ``__main__``). Only the
+server URL changes: ``create_session``'s default ``http://localhost:8080`` becomes URL.
+Names the seed README leaves to the reader are supplied: ``create_session`` (the Session
+Lifecycle and Application Monitoring examples continue the earlier ones' import), and for
+Heartbeat Monitoring an application loop - ``running`` stays true for DATACAT_EXAMPLE_LOOPS
+iterations and the first ``do_work()`` hangs for DATACAT_EXAMPLE_HANG seconds.
 
 The last line printed is ``RESULT {json}``: which ``datacat`` was imported, the Python
 version, and the session the example made.

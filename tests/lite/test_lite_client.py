@@ -1,6 +1,6 @@
 """The lite client (clients/python-lite/datacat.py) under Python 2.7 and 3, on a real server.
 
-The seed README's "Python Client Usage" examples (tests/lite/examples/, copied verbatim) run
+The seed README's Python examples (tests/lite/examples/, copied verbatim) run
 as scripts in a subprocess of each interpreter, importing the lite ``datacat`` module —
 never the full package installed in this venv (each run reports the file it imported).
 Only the server URL changes: the explicit ``"http://localhost:8080"`` is replaced and
@@ -132,7 +132,10 @@ def stored(http: httpx.Client, session_id: str) -> dict[str, Any]:
 
 
 # -- the seed README's examples, verbatim ---------------------------------------------------
-EXAMPLE_NAMES = ["basic", "advanced", "python2", "nested_state", "heartbeat", "lifecycle"]
+EXAMPLE_NAMES = [
+    *("basic", "advanced", "python2", "nested_state", "heartbeat", "lifecycle"),
+    "monitoring",
+]
 RUNS = [*EXAMPLE_NAMES, "lite_readme"]  # and the example in clients/python-lite/README.md
 
 
@@ -220,6 +223,15 @@ def check_lifecycle(out: str, result: dict[str, Any], session: dict[str, Any]) -
     assert session["events"][0]["data"] == {"user": "alice"}
     assert session["state"] == {"status": "running"}
     assert session["active"] is False and session["ended_at"] and session["status"] == "ended"
+
+
+def check_monitoring(out: str, result: dict[str, Any], session: dict[str, Any]) -> None:
+    assert session["state"] == {"app": "myapp", "status": "stopped"}
+    events = [(e["name"], e["data"]) for e in session["events"]]
+    assert events == [("startup", {"version": "1.0.0"}), ("shutdown", {})]
+    metrics = [(m["name"], m["value"]) for m in session["metrics"]]
+    assert metrics == [("startup_time", 2.5), ("requests_per_second", 1000)]
+    assert session["active"] is True
 
 
 def check_lite_readme(out: str, result: dict[str, Any], session: dict[str, Any]) -> None:
