@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -105,23 +107,32 @@ async def test_async_bad_calls_never_raise(url: str) -> None:
         assert len(s.errors) == 3
 
 
+async def _event_names(session: AsyncSession) -> list[str]:
+    return [e["name"] for e in (await session.get_details())["events"]]
+
+
 async def test_async_hung_then_recovered(url: str) -> None:
     async with AsyncSession.create(url, batch=FAST) as s:
         monitor = s.start_heartbeat_monitor(timeout=0.3, check_interval=0.05)
         assert monitor.is_running()
-        await asyncio.sleep(0.2)
+        beat_at = time.time()
         s.heartbeat()
-        await asyncio.sleep(0.8)  # no heartbeats: hung
-        s.heartbeat()
-        await asyncio.sleep(0.1)
-        details = await s.get_details()
-        names = [e["name"] for e in details["events"]]
-        assert names.count("application_appears_hung") == 1
-        assert names[-1] == "application_recovered" and details["status"] == "active"
-        hung = next(e for e in details["events"] if e["name"] == "application_appears_hung")
-        assert hung["data"]["timeout"] == 0.3 and hung["data"]["seconds_since_heartbeat"] > 0.3
+        deadline = time.monotonic() + 20  # no heartbeats from here: hung, sooner or later
+        while "application_appears_hung" not in await _event_names(s):
+            assert time.monotonic() < deadline, "no application_appears_hung within 20 s"
+            await asyncio.sleep(0.05)
+        s.heartbeat()  # schedules application_recovered
+        # Stopped at once (waiting for that report), so no second hang can follow.
         await s.stop_heartbeat_monitor()
         assert not monitor.is_running()
+        details = await s.get_details()
+        names = [e["name"] for e in details["events"]]
+        assert names == ["application_appears_hung", "application_recovered"]
+        assert details["status"] == "active"
+        hung = details["events"][0]
+        assert hung["data"]["timeout"] == 0.3 and hung["data"]["seconds_since_heartbeat"] > 0.3
+        hung_at = datetime.fromisoformat(hung["timestamp"].replace("Z", "+00:00")).timestamp()
+        assert hung_at - beat_at > 0.3  # not reported before the timeout
 
 
 async def test_logging_handler_on_an_async_session(url: str) -> None:
