@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "src"
 LITE_TESTS = ROOT / "tests" / "lite"
 EXAMPLES = LITE_TESTS / "examples"
+ADVANCED = (EXAMPLES / "advanced.py").read_text()  # test_client_reads.py extends it
 SEED_URL = "http://localhost:8080"
 HUNG, RECOVERED = "application_appears_hung", "application_recovered"
 
