@@ -5,32 +5,24 @@ they know its pid: peak RSS is the kernel's ``VmHWM``, CPU time comes from
 ``/proc/<pid>/stat``. With ``--workers N`` uvicorn forks children, so every figure sums
 the whole process tree — the supervisor and any helper process included, because an
 operator pays for all of them.
+
+Starting and stopping are the test suite's (``tests/support``), so a benchmark and a test
+start a server the same way; only the measuring lives here.
 """
 
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
 import sys
-import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
+from tests.support import ServerProcess, datacat_server, free_port
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    """A port nobody listens on now; the server binds it a moment later."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _children(pid: int) -> list[int]:
@@ -91,7 +83,6 @@ class Server:
 
     url: str
     pid: int
-    process: subprocess.Popen[bytes]
     log_path: Path
     db_path: Path | None = None
 
@@ -150,41 +141,15 @@ def sqlite_url(db_path: Path) -> str:
 
 
 @contextmanager
-def _launch(
-    command: Sequence[str],
-    port: int,
-    log_path: Path,
-    *,
-    ready_path: str = "/readyz",
-    env: Mapping[str, str] | None = None,
-    db_path: Path | None = None,
-    startup_s: float = 60.0,
+def _running(
+    process: ServerProcess, log_path: Path, db_path: Path | None = None
 ) -> Iterator[Server]:
-    log = log_path.open("ab")
-    process = subprocess.Popen(
-        list(command),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        cwd=ROOT,
-        env={**os.environ, **(env or {})},
-    )
-    url = f"http://127.0.0.1:{port}"
+    """The started server, stopped as an operator would (SIGTERM, SIGKILL after 15 s)."""
+    process.start(timeout=60)
     try:
-        deadline = time.monotonic() + startup_s
-        while True:
-            try:
-                if httpx.get(url + ready_path, timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start; see {log_path}")
-            time.sleep(0.05)
-        yield Server(url, process.pid, process, log_path, db_path)
+        yield Server(process.url, process.pid, log_path, db_path)
     finally:
-        _stop(process)
-        log.close()
+        process.stop(grace_s=15)
 
 
 @contextmanager
@@ -193,20 +158,10 @@ def serve(db_path: Path, workers: int | None = None) -> Iterator[Server]:
 
     ``workers=None`` leaves ``--workers`` out, so the server's own default is measured.
     """
-    port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "datacat.cli",
-        "serve",
-        "--port",
-        str(port),
-        "--database-url",
-        sqlite_url(db_path),
-    ]
-    if workers is not None:
-        command += ["--workers", str(workers)]
-    with _launch(command, port, db_path.with_suffix(".log"), db_path=db_path) as server:
+    args = [] if workers is None else ["--workers", str(workers)]
+    log_path = db_path.with_suffix(".log")
+    process = datacat_server(sqlite_url(db_path), *args, log_path=log_path)
+    with _running(process, log_path, db_path) as server:
         yield server
 
 
@@ -238,15 +193,6 @@ def serve_reference(
         "warning",
     ]
     env = {"BENCH_REFERENCE_GET_BODY": str(get_body)} if get_body else {}
-    with _launch(command, port, log_path, env=env) as server:
+    process = ServerProcess(command, port=port, env=env, log_path=log_path, cwd=ROOT)
+    with _running(process, log_path) as server:
         yield server
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
