@@ -13,7 +13,7 @@ from fastapi import FastAPI
 
 import datacat_web
 from datacat import memory
-from datacat.api import batch, errors, grafana, health, metrics, sessions
+from datacat.api import batch, errors, grafana, health, metrics, schemas, sessions
 from datacat.api.fastpath import FastPath
 from datacat.ingress import IngressMiddleware
 from datacat.settings import Settings
@@ -84,6 +84,7 @@ def create_app(settings: Settings | None = None, *, fast_path: bool = True) -> F
         },
     )
     app.state.settings = settings
+    schemas.document(app)
     errors.install(app)
     for module in (sessions, batch, metrics, grafana, health):
         app.include_router(module.router)

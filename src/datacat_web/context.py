@@ -13,7 +13,7 @@ import orjson
 from datacat.store import status as rules
 from datacat.store.metricquery import SeriesResult
 from datacat.store.repository import SessionFilter
-from datacat.store.statefilter import InvalidPath, StateFilter, StateMode
+from datacat.store.statefilter import state_filter
 from datacat.timefmt import to_rfc3339, to_us
 
 FILTER_FIELDS = (
@@ -74,10 +74,12 @@ def _finished_us(row: dict[str, Any]) -> int | None:
     A session crashed by a fatal exception (or abandoned) never sends an end, so counting
     its duration up to now would make it grow forever.
     """
-    if row["ended_us"] is not None:
-        return row["ended_us"]
+    ended_us: int | None = row["ended_us"]
+    last_seen_us: int | None = row["last_seen_us"]
+    if ended_us is not None:
+        return ended_us
     if row["status"] in (rules.CRASHED, rules.ABANDONED):
-        return row["last_seen_us"]
+        return last_seen_us
     return None
 
 
@@ -170,7 +172,12 @@ def parse_browser_query(params: dict[str, str]) -> BrowserQuery:
             product=values["product"] or None,
             created_after_us=parse_time(values["created_after"]),
             created_before_us=parse_time(values["created_before"]),
-            state=_state_filter(values["state_path"], values["state_value"], values["state_mode"]),
+            state=state_filter(
+                values["state_path"] or None,
+                values["state_value"] or None,
+                values["state_mode"],
+                partial=True,
+            ),
         )
     except ValueError as exc:
         query.error = str(exc)
@@ -193,21 +200,6 @@ def parse_time(text: str) -> int | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return to_us(moment)
-
-
-def _state_filter(path: str, value: str, mode: str) -> StateFilter | None:
-    # Half a filter (a path still being typed, no value yet) filters nothing, as in the API
-    # where path and value come together.
-    if not path or not value:
-        return None
-    try:
-        state_mode = StateMode(mode or "current")
-    except ValueError as exc:
-        raise ValueError(f"unknown filter mode {mode!r}") from exc
-    try:
-        return StateFilter.build(path, value, state_mode)
-    except InvalidPath as exc:
-        raise ValueError(str(exc)) from exc
 
 
 def has_nul(params: dict[str, str]) -> bool:

@@ -21,7 +21,7 @@ from fastapi.templating import Jinja2Templates
 from datacat.api.deps import Repo
 from datacat.store.metricquery import Aggregation, SeriesQuery
 from datacat.store.repository import InvalidCursor, Repository, SessionFilter, SessionNotFound
-from datacat.store.statefilter import InvalidPath, StateFilter, StateMode
+from datacat.store.statefilter import StateMode, state_filter
 from datacat.store.status import STATUSES
 from datacat.timefmt import now_us
 from datacat_web import context as ctx
@@ -77,7 +77,37 @@ def _url(path: str, query: str) -> str:
     return f"{path}?{query}" if query else path
 
 
-def _page(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Any:
+class PageError(Exception):
+    """What a page cannot show and why; ``error_page`` renders every one the same way."""
+
+    def __init__(
+        self, status: int, title: str, message: str, subject: str = "", nav: str = "sessions"
+    ) -> None:
+        super().__init__(message)
+        self.status, self.title, self.message = status, title, message
+        self.subject, self.nav = subject, nav
+
+    @classmethod
+    def no_session(cls, session_id: str) -> PageError:
+        return cls(404, "No such session", "There is no session", subject=session_id)
+
+
+async def error_page(request: Request, exc: Exception) -> HTMLResponse:
+    assert isinstance(exc, PageError)
+    context = {
+        "nav": exc.nav,
+        "title": exc.title,
+        "message": exc.message,
+        "subject": exc.subject,
+        "back_href": "/sessions",
+        "back_label": "Browse sessions",
+    }
+    return _page(request, "error.html", context, exc.status)
+
+
+def _page(request: Request, name: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
+    # The hints' curl and Python lines name this server as the browser reached it.
+    context["base_url"] = str(request.base_url).rstrip("/")
     response = templates.TemplateResponse(request, name, context, status_code=status)
     # The same URL answers with a fragment or a page depending on HX-Request.
     response.headers["Vary"] = "HX-Request"
@@ -214,8 +244,10 @@ async def session_page(
     try:
         session = await repo.get_session(session_id)
         context = await _events_context(repo, session_id, event_name, cursor)
-    except (SessionNotFound, InvalidCursor):
-        return _page(request, "not_found.html", {"nav": "sessions", "session_id": session_id}, 404)
+    except SessionNotFound as exc:
+        raise PageError.no_session(session_id) from exc
+    except InvalidCursor as exc:
+        raise PageError(422, "Invalid cursor", str(exc)) from exc
     context |= {
         "nav": "sessions",
         "session": ctx.session_row(session, now_us()),
@@ -241,8 +273,10 @@ async def session_events(
     try:
         session = await repo.get_session(session_id)
         context = await _events_context(repo, session_id, event_name, cursor)
-    except (SessionNotFound, InvalidCursor):
-        return _page(request, "not_found.html", {"nav": "sessions", "session_id": session_id}, 404)
+    except SessionNotFound as exc:
+        raise PageError.no_session(session_id) from exc
+    except InvalidCursor as exc:
+        raise PageError(422, "Invalid cursor", str(exc)) from exc
     context["session"] = {"id": session["id"]}
     return _page(request, "_events.html", context)
 
@@ -265,8 +299,8 @@ async def session_live(
     try:
         session = await repo.get_session(session_id)
         context = await _events_context(repo, session_id, event_name, None)
-    except SessionNotFound:
-        return _page(request, "not_found.html", {"nav": "sessions", "session_id": session_id}, 404)
+    except SessionNotFound as exc:
+        raise PageError.no_session(session_id) from exc
     row = ctx.session_row(session, now_us())
     digest = ctx.state_digest(session["state"])
     context |= {
@@ -310,11 +344,11 @@ async def metrics_page(
     hint = ctx.explorer_hint(mode, path, value)
     if name:
         try:
-            if any("\x00" in text for text in form.values()):
+            if ctx.has_nul(form):
                 raise ValueError("the query may not contain NUL characters")
             state = None
-            if mode != "none" and path and value:
-                state = StateFilter.build(path, value, StateMode(mode))
+            if mode != "none":
+                state = state_filter(path or None, value or None, mode, partial=True)
             series = await repo.metric_series(
                 SeriesQuery(
                     name=name,
@@ -325,11 +359,11 @@ async def metrics_page(
                     limit=CHART_POINTS,
                 )
             )
-        except (InvalidPath, ValueError) as exc:
+        except ValueError as exc:
             error = str(exc)
         else:
             chart = ctx.chart("series-chart", name, series)
-    context = {"form": form, "chart": chart, "error": error, "hint": hint}
+    context: dict[str, Any] = {"form": form, "chart": chart, "error": error, "hint": hint}
     if _is_htmx(request):
         response = _page(request, "_series.html", context)
         response.headers["HX-Push-Url"] = _url(

@@ -7,32 +7,52 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Query, Request
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BeforeValidator
 
+from datacat.api.schemas import NUL_FREE, no_nul, rfc3339_text
 from datacat.settings import Settings
-from datacat.store.repository import Repository, SessionFilter
-from datacat.store.statefilter import InvalidPath, StateFilter, StateMode
+from datacat.store.repository import ROW_CURSOR, SESSION_CURSOR, Repository, SessionFilter
+from datacat.store.statefilter import (
+    PATH_PATTERN,
+    InvalidPath,
+    StateFilter,
+    StateMode,
+    state_filter,
+)
 from datacat.timefmt import maybe_us
 
 
 async def get_repository(request: Request) -> Repository:
-    return request.app.state.repository
+    repository: Repository = request.app.state.repository  # set by create_app
+    return repository
 
 
 def get_settings(request: Request) -> Settings:
-    return request.app.state.settings
+    settings: Settings = request.app.state.settings
+    return settings
 
 
 Repo = Annotated[Repository, Depends(get_repository)]
 
 
-def _no_nul(value: str | None) -> str | None:
-    if value is not None and "\x00" in value:
-        raise ValueError("must not contain a NUL character")
-    return value
-
-
-QueryText = Annotated[str | None, AfterValidator(_no_nul)]
+QueryText = Annotated[str | None, AfterValidator(no_nul)]
+QueryTime = Annotated[datetime | None, BeforeValidator(rfc3339_text)]
+StatePath = Annotated[
+    QueryText,
+    Query(
+        max_length=512,
+        json_schema_extra={"pattern": PATH_PATTERN},
+        description="Dot notation, e.g. `window_state.open`; needs `state_value`.",
+    ),
+]
+_NEXT = "The `next_cursor` of the previous page."
+SessionCursor = Annotated[
+    str | None,
+    Query(max_length=40, json_schema_extra={"pattern": SESSION_CURSOR}, description=_NEXT),
+]
+RowCursor = Annotated[
+    str | None, Query(max_length=20, json_schema_extra={"pattern": ROW_CURSOR}, description=_NEXT)
+]
 
 
 async def session_filter(
@@ -41,14 +61,17 @@ async def session_filter(
         Query(pattern="^(active|ended|hung|crashed|abandoned)$", description="Session status."),
     ] = None,
     active: bool | None = None,
-    product: Annotated[QueryText, Query(max_length=256)] = None,
-    created_after: datetime | None = None,
-    created_before: datetime | None = None,
-    state_path: Annotated[
-        QueryText, Query(max_length=512, description="Dot notation, e.g. `window_state.open`.")
-    ] = None,
+    product: Annotated[QueryText, Query(max_length=256, json_schema_extra=NUL_FREE)] = None,
+    created_after: QueryTime = None,
+    created_before: QueryTime = None,
+    state_path: StatePath = None,
     state_value: Annotated[
-        QueryText, Query(max_length=1024, description='Compared as text: `5` matches 5 and "5".')
+        QueryText,
+        Query(
+            max_length=1024,
+            json_schema_extra=NUL_FREE,
+            description='Compared as text: `5` matches 5 and "5"; needs `state_path`.',
+        ),
     ] = None,
     state_mode: Annotated[
         StateMode,
@@ -66,12 +89,8 @@ async def session_filter(
 
 
 def parse_state_filter(path: str | None, value: str | None, mode: StateMode) -> StateFilter | None:
-    if not path and value is None:
-        return None
-    if not path or value is None:
-        raise HTTPException(422, "state_path and state_value must be given together")
     try:
-        return StateFilter.build(path, value, mode)
+        return state_filter(path, value, mode)
     except InvalidPath as exc:
         raise HTTPException(422, str(exc)) from exc
 
@@ -91,10 +110,10 @@ class LogPage:
 
 
 async def log_page(
-    name: Annotated[QueryText, Query(max_length=256)] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    cursor: Annotated[QueryText, Query(max_length=512)] = None,
+    name: Annotated[QueryText, Query(max_length=256, json_schema_extra=NUL_FREE)] = None,
+    since: QueryTime = None,
+    until: QueryTime = None,
+    cursor: RowCursor = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
 ) -> LogPage:
     return LogPage(name, maybe_us(since), maybe_us(until), cursor, limit)

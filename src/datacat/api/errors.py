@@ -9,10 +9,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
+from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from datacat.store.repository import InvalidCursor, SessionNotFound
 
 log = logging.getLogger(__name__)
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 
 def describe(error: dict[str, Any]) -> dict[str, Any]:
@@ -38,6 +41,27 @@ async def _bad_cursor(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=422)
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path, found by asking each route.
+
+    Starlette's own 405 names only the first route whose path matched, so ``GET`` and
+    ``POST /api/sessions`` (two routes) answered ``Allow: POST``; RFC 9110 wants them all.
+    """
+    routes = request.app.router.routes
+    allowed = []
+    for method in _METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] is Match.FULL for route in routes):
+            allowed.append(method)
+    return allowed
+
+
+async def _method_not_allowed(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    headers = {"Allow": ", ".join(allowed_methods(request))}
+    return JSONResponse({"detail": exc.detail}, status_code=405, headers=headers)
+
+
 async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
     log.error("database unavailable: %s", exc)
     return JSONResponse(
@@ -56,6 +80,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(SessionNotFound, _not_found)
     app.add_exception_handler(InvalidCursor, _bad_cursor)
+    app.add_exception_handler(405, _method_not_allowed)
     # Lost connections, locks held past the busy timeout: the client should retry, and
     # the Python client does (it retries 5xx with backoff).
     app.add_exception_handler(OperationalError, _database_unavailable)

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
 
 from datacat.api import documents
-from datacat.api.deps import Filters, Repo
+from datacat.api.deps import Filters, QueryTime, Repo
 from datacat.api.responses import document_response
 from datacat.api.schemas import ErrorBody, SessionDetail
 from datacat.timefmt import to_us
@@ -29,7 +28,7 @@ async def all_sessions(
     repo: Repo,
     filters: Filters,
     since: Annotated[
-        datetime | None, Query(description="Sessions created at or after this time (RFC 3339).")
+        QueryTime, Query(description="Sessions created at or after this time (RFC 3339).")
     ] = None,
     limit: Annotated[int | None, Query(ge=1)] = None,
     if_none_match: Annotated[str | None, Header()] = None,

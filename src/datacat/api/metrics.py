@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from pydantic import AfterValidator
 
-from datacat.api.deps import QueryText, Repo, parse_state_filter
+from datacat.api.deps import QueryText, QueryTime, Repo, StatePath, parse_state_filter
 from datacat.api.responses import json_response
-from datacat.api.schemas import ErrorBody, MetricNames, SeriesOut
+from datacat.api.schemas import NUL_FREE, ErrorBody, MetricNames, SeriesOut, no_nul
 from datacat.store.metricquery import Aggregation, SeriesQuery
 from datacat.store.statefilter import StateMode
 from datacat.timefmt import maybe_us, to_rfc3339
@@ -29,17 +29,19 @@ async def names(repo: Repo) -> Any:
 )
 async def series(
     repo: Repo,
-    name: Annotated[str, Query(min_length=1, max_length=256, pattern="^[^\x00]*$")],
+    name: Annotated[
+        str, AfterValidator(no_nul), Query(min_length=1, max_length=256, json_schema_extra=NUL_FREE)
+    ],
     aggregation: Annotated[
         Aggregation, Query(description="`all` points, or one `peak`/`avg`/`min` per session")
     ] = Aggregation.all,
-    state_path: Annotated[QueryText, Query(max_length=512)] = None,
-    state_value: Annotated[QueryText, Query(max_length=1024)] = None,
+    state_path: StatePath = None,
+    state_value: Annotated[QueryText, Query(max_length=1024, json_schema_extra=NUL_FREE)] = None,
     state_mode: StateMode = StateMode.current,
-    product: Annotated[QueryText, Query(max_length=256)] = None,
-    session_id: Annotated[QueryText, Query(max_length=64)] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    product: Annotated[QueryText, Query(max_length=256, json_schema_extra=NUL_FREE)] = None,
+    session_id: Annotated[QueryText, Query(max_length=64, json_schema_extra=NUL_FREE)] = None,
+    since: QueryTime = None,
+    until: QueryTime = None,
     limit: Annotated[int, Query(ge=1, le=100_000)] = 5000,
 ) -> Any:
     """Points of one metric across matching sessions, with peak, average and min.

@@ -2,34 +2,106 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict
+from fastapi import FastAPI
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    WithJsonSchema,
+)
 
 from datacat.jsoncheck import check_json
 
+NO_NUL = "^[^\\u0000]*$"
+"""Declared on every text field (as ``pattern``) for what ``no_nul`` and ``check_json`` enforce."""
+NUL_FREE: dict[str, Any] = {"pattern": NO_NUL}
 
-def _no_nul(value: str) -> str:
-    if "\x00" in value:
+
+def no_nul(value: str | None) -> str | None:
+    """PostgreSQL refuses NUL in text where SQLite stores it; refuse it on both (422)."""
+    if value is not None and "\x00" in value:
         raise ValueError("must not contain a NUL character")
     return value
 
 
-Name = Annotated[str, Field(min_length=1, max_length=256), AfterValidator(_no_nul)]
-Label = Annotated[str, Field(max_length=256), AfterValidator(_no_nul)]
+# JSON values may nest anything JSON holds, except what PostgreSQL cannot store (a NUL in a
+# string or key; non-finite numbers cannot be written in JSON at all). The schema says so
+# with one recursive definition, added to the document's components by ``document``.
+_JSON_VALUE_MARK = "x-datacat-json-value"
+JSON_VALUE_REF: dict[str, Any] = {_JSON_VALUE_MARK: True}
+JSON_OBJECT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "propertyNames": NUL_FREE,
+    "additionalProperties": JSON_VALUE_REF,
+}
+JSON_VALUE_SCHEMA: dict[str, Any] = {
+    "title": "JsonValue",
+    "description": "Any JSON value; no string or key may contain a NUL character.",
+    "anyOf": [
+        {"type": "string", **NUL_FREE},
+        {"type": "number"},
+        {"type": "boolean"},
+        {"type": "null"},
+        {"type": "array", "items": JSON_VALUE_REF},
+        JSON_OBJECT_SCHEMA,
+    ],
+}
+
+Name = Annotated[
+    str, Field(min_length=1, max_length=256, json_schema_extra=NUL_FREE), AfterValidator(no_nul)
+]
+Label = Annotated[str, Field(max_length=256, json_schema_extra=NUL_FREE), AfterValidator(no_nul)]
 ClientId = Annotated[
     str,
-    Field(min_length=1, max_length=64, description="Client-made id; a repeat is ignored."),
-    AfterValidator(_no_nul),
+    Field(
+        min_length=1,
+        max_length=64,
+        description="Client-made id; a repeat is ignored.",
+        json_schema_extra=NUL_FREE,
+    ),
+    AfterValidator(no_nul),
 ]
-JsonValue = Annotated[Any, AfterValidator(check_json)]
-JsonObject = Annotated[dict[str, Any], AfterValidator(check_json)]
+JsonValue = Annotated[Any, AfterValidator(check_json), WithJsonSchema(JSON_VALUE_REF)]
+JsonObject = Annotated[
+    dict[str, Any], AfterValidator(check_json), WithJsonSchema(JSON_OBJECT_SCHEMA)
+]
 FiniteNumber = Annotated[float, Strict(), Field(allow_inf_nan=False)]
 Timeout = Annotated[float, Strict(), Field(gt=0, le=365 * 86400, allow_inf_nan=False)]
-Tags = Annotated[list[Label] | dict[str, Any] | None, AfterValidator(check_json)]
+Tags = Annotated[
+    list[Label] | dict[str, Any] | None,
+    AfterValidator(check_json),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "array", "items": {"type": "string", "maxLength": 256, **NUL_FREE}},
+                JSON_OBJECT_SCHEMA,
+                {"type": "null"},
+            ]
+        }
+    ),
+]
+
+
+def rfc3339_text(value: Any) -> Any:
+    """Pydantic would read a number (or a numeric string) as Unix time; the contract (and the
+    seed's Go decoder) says RFC 3339 text. Found by schemathesis: ``"timestamp": 0`` and
+    ``?since=0.5`` were accepted although the schema declares ``format: date-time``.
+    """
+    if value is None or (type(value) is str and value[4:5] == "-"):
+        return value
+    raise ValueError("must be an RFC 3339 date-time string, e.g. 2026-01-01T00:00:00Z")
+
+
 Timestamp = Annotated[
     datetime | None,
+    BeforeValidator(rfc3339_text),
     Field(description="When it happened (RFC 3339; default: when the server received it)."),
 ]
 
@@ -189,7 +261,9 @@ class Ready(BaseModel):
     database: str
 
 
-SessionRef = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_no_nul)]
+SessionRef = Annotated[
+    str, Field(min_length=1, max_length=64, json_schema_extra=NUL_FREE), AfterValidator(no_nul)
+]
 
 
 class BatchState(RequestModel):
@@ -236,3 +310,38 @@ class BatchOut(BaseModel):
     status: Literal["ok"] = "ok"
     accepted: int = Field(description="Items stored (or applied, for state/heartbeat/end).")
     duplicates: int = Field(description="Events/metrics whose `id` was already stored.")
+
+
+def document(app: FastAPI) -> None:
+    """Serve ``app``'s OpenAPI document with the recursive ``JsonValue`` definition.
+
+    Pydantic cannot emit a recursive schema for ``Any`` nor accept a ``$ref`` to one it
+    does not know, so the models carry a mark where a JSON value goes; here, once, the
+    marks become ``$ref``s and the definition joins the document FastAPI builds and caches.
+    """
+    build = app.openapi
+    built: dict[str, Any] = {}
+
+    def openapi() -> dict[str, Any]:
+        if not built:
+            # A copy: pydantic puts the very mark dicts of this module into the document.
+            schema = copy.deepcopy(build())
+            definitions = schema.setdefault("components", {}).setdefault("schemas", {})
+            definitions["JsonValue"] = copy.deepcopy(JSON_VALUE_SCHEMA)
+            _resolve_marks(schema)
+            built.update(schema)
+            app.openapi_schema = built
+        return built
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented extension point
+
+
+def _resolve_marks(node: Any) -> None:
+    if isinstance(node, dict):
+        if node.pop(_JSON_VALUE_MARK, False):
+            node["$ref"] = "#/components/schemas/JsonValue"
+        for value in node.values():
+            _resolve_marks(value)
+    elif isinstance(node, list):
+        for value in node:
+            _resolve_marks(value)

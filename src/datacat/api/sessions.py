@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Header, Query
 
 from datacat.api import documents, render, toops
-from datacat.api.deps import Filters, LogPageQuery, QueryText, Repo
+from datacat.api.deps import Filters, LogPageQuery, Repo, RowCursor, SessionCursor
 from datacat.api.responses import document_response, json_response, ok
 from datacat.api.routing import FastJsonRoute
 from datacat.api.schemas import (
@@ -61,7 +61,7 @@ async def list_sessions(
         str,
         Query(pattern="^-?(created_at|updated_at|last_seen_at)$", description="`-` = descending"),
     ] = "-created_at",
-    cursor: Annotated[QueryText, Query(max_length=512)] = None,
+    cursor: SessionCursor = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Any:
     """Session summaries (no events or metrics), filtered and cursor-paged."""
@@ -156,7 +156,7 @@ async def list_metrics(session_id: str, repo: Repo, page: LogPageQuery) -> Any:
 async def state_history(
     session_id: str,
     repo: Repo,
-    cursor: Annotated[QueryText, Query(max_length=512)] = None,
+    cursor: RowCursor = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
 ) -> Any:
     """Every accepted state patch, oldest first, with the time it was applied."""

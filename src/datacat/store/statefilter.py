@@ -13,11 +13,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 from sqlalchemy import ColumnElement, Text, and_, case, cast, exists, func, literal, or_, select
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from datacat.store.tables import sessions, state_history
+
+Expr = ColumnElement[Any]
+Condition = ColumnElement[bool]
 
 
 class StateMode(str, Enum):
@@ -28,6 +32,10 @@ class StateMode(str, Enum):
 
 class InvalidPath(ValueError):
     pass
+
+
+PATH_PATTERN = '^[^."\\u0000]+(\\.[^."\\u0000]+)*$'
+"""What ``parse_path`` accepts, as the API declares it: dot-separated keys, none empty."""
 
 
 def parse_path(path: str) -> list[str]:
@@ -51,11 +59,36 @@ class StateFilter:
         return cls(tuple(parse_path(path)), value, mode)
 
 
+def state_filter(
+    path: str | None, value: str | None, mode: str | None, *, partial: bool = False
+) -> StateFilter | None:
+    """The filter a path, a value and a mode name ask for; ``None`` when none is asked.
+
+    A path without a value (or the reverse) is an error for the API, where both come in one
+    request; the UI passes ``partial=True`` because its forms hold half a filter while the
+    user types, and that should filter nothing rather than fail. ``mode`` defaults to
+    ``current``. Every problem is an ``InvalidPath`` (a ``ValueError``) whose text is
+    written for the person who typed the filter.
+    """
+    if path is None and value is None:
+        return None
+    if path is None or value is None:
+        if partial:
+            return None
+        raise InvalidPath("state_path and state_value must be given together")
+    try:
+        state_mode = StateMode(mode or StateMode.current)
+    except ValueError as exc:
+        modes = ", ".join(m.value for m in StateMode)
+        raise InvalidPath(f"unknown filter mode {mode!r}: one of {modes}") from exc
+    return StateFilter.build(path, value, state_mode)
+
+
 def _sqlite_path(keys: tuple[str, ...]) -> str:
     return "$" + "".join(f"[{key}]" if key.isdigit() else f'."{key}"' for key in keys)
 
 
-def _sqlite_text(json_type: ColumnElement, sql_value: ColumnElement) -> ColumnElement:
+def _sqlite_text(json_type: Expr, sql_value: Expr) -> ColumnElement[str]:
     # json_extract turns true/false into 1/0; name them as the JSON does.
     return case(
         (json_type == "true", literal("true")),
@@ -64,12 +97,12 @@ def _sqlite_text(json_type: ColumnElement, sql_value: ColumnElement) -> ColumnEl
     )
 
 
-def _sqlite_equals(column: ColumnElement, keys: tuple[str, ...], value: str) -> ColumnElement:
+def _sqlite_equals(column: Expr, keys: tuple[str, ...], value: str) -> Condition:
     path = _sqlite_path(keys)
     return _sqlite_text(func.json_type(column, path), func.json_extract(column, path)) == value
 
 
-def _sqlite_contains(column: ColumnElement, keys: tuple[str, ...], value: str) -> ColumnElement:
+def _sqlite_contains(column: Expr, keys: tuple[str, ...], value: str) -> Condition:
     path = _sqlite_path(keys)
     member = func.json_each(column, path).table_valued("value", "type").alias("member")
     return and_(
@@ -82,11 +115,11 @@ def _sqlite_contains(column: ColumnElement, keys: tuple[str, ...], value: str) -
     )
 
 
-def _pg_equals(column: ColumnElement, keys: tuple[str, ...], value: str) -> ColumnElement:
+def _pg_equals(column: Expr, keys: tuple[str, ...], value: str) -> Condition:
     return column.op("#>>", return_type=Text)(literal(list(keys), ARRAY(Text))) == value
 
 
-def _pg_contains(column: ColumnElement, keys: tuple[str, ...], value: str) -> ColumnElement:
+def _pg_contains(column: Expr, keys: tuple[str, ...], value: str) -> Condition:
     at_path = column.op("#>", return_type=JSONB)(literal(list(keys), ARRAY(Text)))
     array = case((func.jsonb_typeof(at_path) == "array", at_path), else_=literal([], JSONB))
     member = func.jsonb_array_elements_text(array).table_valued("value").alias("member")

@@ -1,0 +1,266 @@
+"""Every endpoint's real answers match the OpenAPI document, on both backends.
+
+The bodies are built by hand for speed (``api/render.py``, the database-built event JSON,
+the streamed export), while ``/docs`` is generated from the models in ``api/schemas.py``;
+this test holds the two together. It drives every documented operation with seeded,
+varied data (nested state, events with and without data, metrics with list, dict and no
+tags, ended, crashed and silent sessions) and checks each answer against the schema of
+its status in ``/openapi.json`` — the status must be declared, and the body must match a
+*strict* copy of the schema: every declared property present, no undeclared one. A
+field added to a renderer but not to its model, or the reverse, fails here.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import jsonschema_rs
+import pytest
+
+# Every documented operation must be driven at least once (a new endpoint fails until it is).
+exercised: set[tuple[str, str]] = set()
+
+
+def _strict(node: Any) -> Any:
+    """The schema with every object closed and every property required."""
+    if isinstance(node, dict):
+        node = {key: _strict(value) for key, value in node.items()}
+        if "properties" in node:
+            node.setdefault("additionalProperties", False)
+            node["required"] = sorted(node["properties"])
+        return node
+    if isinstance(node, list):
+        return [_strict(item) for item in node]
+    return node
+
+
+class Contract:
+    """The OpenAPI document's answer schemas, by operation and status."""
+
+    def __init__(self, document: dict[str, Any]) -> None:
+        self.document = document
+        self.components = _strict(document["components"])
+        self.templates = [
+            (re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", path) + "$"), path)
+            for path in document["paths"]
+        ]
+
+    def operation(self, method: str, url: str) -> tuple[str, dict[str, Any]]:
+        path = httpx.URL(url).path
+        matches = [t for rx, t in self.templates if rx.match(path)]
+        # A literal segment beats a parameter (/api/metrics/names vs a {session_id}).
+        template = min(matches, key=lambda t: t.count("{"))
+        return template, self.document["paths"][template][method.lower()]
+
+    def check(self, response: httpx.Response) -> Any:
+        method = response.request.method
+        template, operation = self.operation(method, str(response.request.url))
+        exercised.add((method, template))
+        status = str(response.status_code)
+        declared = operation["responses"]
+        assert status in declared, (
+            f"{method} {template} answered {status}, which its schema does not declare "
+            f"(declared: {sorted(declared)}): {response.text[:300]}"
+        )
+        content = declared[status].get("content", {}).get("application/json")
+        if response.status_code == 304 or content is None:
+            assert not response.content or content is None
+            return None
+        assert response.headers["content-type"].startswith("application/json")
+        schema = {**_strict(content["schema"]), "components": self.components}
+        body = response.json()
+        errors = [
+            f"{'/'.join(map(str, e.instance_path))}: {e.message}"
+            for e in jsonschema_rs.validator_for(schema).iter_errors(body)
+        ]
+        assert not errors, f"{method} {template} → {status} breaks its schema:\n" + "\n".join(
+            errors[:10]
+        )
+        return body
+
+
+@pytest.fixture(scope="module")
+async def contract(client: httpx.AsyncClient) -> Contract:
+    return Contract((await client.get("/openapi.json")).json())
+
+
+@pytest.fixture(scope="module")
+async def call(client: httpx.AsyncClient, contract: Contract) -> Any:
+    async def send(method: str, url: str, **kwargs: Any) -> Any:
+        return contract.check(await client.request(method, url, **kwargs))
+
+    return send
+
+
+@pytest.fixture(scope="module")
+async def seeded(call: Any) -> dict[str, str]:
+    """Sessions in every status, each holding the kinds of data a renderer must shape."""
+    product = "shapes-product"
+    ids: dict[str, str] = {}
+    for name in ("rich", "ended", "crashed", "bare"):
+        body = {
+            "product": product,
+            "version": "1.2",
+            "host": "h",
+            "metadata": {"team": {"name": "x"}, "n": 1},
+            "heartbeat_timeout": 60.0,
+        }
+        created = await call("POST", "/api/sessions", json=body if name != "bare" else None)
+        ids[name] = created["session_id"]
+    rich = ids["rich"]
+    await call("POST", f"/api/sessions/{rich}/state", json={"a": {"b": [1, "x", None]}, "z": 1.5})
+    await call("POST", f"/api/sessions/{rich}/state", json={"a": {"c": True}})
+    for event in (
+        {"name": "started"},
+        {"name": "data", "data": {"k": ["v", 1, 2.5, None]}},
+        {"name": "scalar", "data": 5, "timestamp": "2026-01-02T03:04:05.123456Z", "id": "e1"},
+        {"name": "exception", "data": {"type": "E", "message": "m", "traceback": ["l1\n"]}},
+    ):
+        await call("POST", f"/api/sessions/{rich}/events", json=event)
+    for metric in (
+        {"name": "cpu", "value": 1},
+        {"name": "cpu", "value": 2.5, "tags": ["a", "b"]},
+        {"name": "mem", "value": -0.0, "tags": {"k": "v"}, "id": "m1"},
+    ):
+        await call("POST", f"/api/sessions/{rich}/metrics", json=metric)
+    await call("POST", f"/api/sessions/{rich}/heartbeat", json={"timeout": 30})
+    await call("POST", f"/api/sessions/{rich}/heartbeat")
+    await call("POST", f"/api/sessions/{ids['ended']}/end")
+    await call("POST", f"/api/sessions/{ids['crashed']}/end", json={"status": "crashed"})
+    ids["product"] = product
+    return ids
+
+
+def _reads(ids: dict[str, str]) -> Iterator[str]:
+    rich, product = ids["rich"], ids["product"]
+    yield "/healthz"
+    yield "/readyz"
+    yield f"/api/sessions?product={product}"
+    yield f"/api/sessions?product={product}&limit=1&sort=last_seen_at"
+    yield "/api/sessions?state_path=a.c&state_value=true&state_mode=current"
+    yield "/api/sessions?status=crashed&active=false"
+    for session in ("rich", "ended", "crashed", "bare"):
+        yield f"/api/sessions/{ids[session]}"
+    yield f"/api/sessions/{rich}/events"
+    yield f"/api/sessions/{rich}/events?limit=1&name=data"
+    yield f"/api/sessions/{rich}/metrics"
+    yield f"/api/sessions/{rich}/metrics?limit=1"
+    yield f"/api/sessions/{rich}/state/history"
+    yield "/api/metrics/names"
+    for aggregation in ("all", "peak", "avg", "min"):
+        yield f"/api/metrics/series?name=cpu&aggregation={aggregation}&product={product}"
+    yield "/api/metrics/series?name=cpu&state_path=a.b&state_value=x&state_mode=contains"
+    yield f"/api/grafana/sessions?product={product}"
+    yield "/api/grafana/sessions?limit=2"
+
+
+async def test_every_read_matches_its_documented_shape(call: Any, seeded: dict[str, str]) -> None:
+    for url in _reads(seeded):
+        await call("GET", url)
+
+
+async def test_a_page_of_every_kind_is_checked_with_items(
+    call: Any, seeded: dict[str, str]
+) -> None:
+    """The reads above are only worth something if the pages held items to check."""
+    rich = seeded["rich"]
+    assert len((await call("GET", f"/api/sessions/{rich}"))["events"]) == 4
+    assert len((await call("GET", f"/api/sessions/{rich}/metrics"))["items"]) == 3
+    assert len((await call("GET", f"/api/sessions/{rich}/state/history"))["items"]) == 2
+    export = await call("GET", f"/api/grafana/sessions?product={seeded['product']}")
+    assert {s["status"] for s in export} == {"active", "ended", "crashed"}
+    series = await call("GET", f"/api/metrics/series?name=cpu&product={seeded['product']}")
+    assert series["points_matched"] == 2
+
+
+async def test_conditional_reads_answer_a_declared_304(
+    client: httpx.AsyncClient, contract: Contract, seeded: dict[str, str]
+) -> None:
+    for url in (f"/api/sessions/{seeded['rich']}", "/api/grafana/sessions"):
+        first = await client.get(url)
+        again = await client.get(url, headers={"If-None-Match": first.headers["etag"]})
+        assert again.status_code == 304
+        contract.check(again)
+
+
+async def test_batch_answers_match_their_shapes(call: Any, seeded: dict[str, str]) -> None:
+    rich = seeded["rich"]
+    items = [
+        {"op": "state", "session_id": rich, "state": {"batch": 1}},
+        {"op": "event", "session_id": rich, "name": "b", "id": "be1"},
+        {"op": "metric", "session_id": rich, "name": "b", "value": 1, "id": "bm1"},
+        {"op": "heartbeat", "session_id": rich},
+    ]
+    first = await call("POST", "/api/batch", json={"items": items})
+    assert (first["accepted"], first["duplicates"]) == (4, 0)
+    again = await call("POST", "/api/batch", json={"items": items})
+    assert again["duplicates"] == 2
+    missing = {"op": "event", "session_id": "no-such-session", "name": "x"}
+    rejected = await call("POST", "/api/batch", json={"items": [missing]})
+    assert rejected["detail"][0]["index"] == 0
+    invalid = await call("POST", "/api/batch", json={"items": [{"op": "event"}]})
+    assert invalid["detail"][0]["index"] == 0
+
+
+async def test_errors_match_their_shapes(call: Any, seeded: dict[str, str]) -> None:
+    rich = seeded["rich"]
+    for method, url, kwargs in (
+        ("GET", "/api/sessions/no-such-session", {}),
+        ("GET", "/api/sessions/no-such-session/events", {}),
+        ("GET", "/api/sessions/no-such-session/metrics", {}),
+        ("GET", "/api/sessions/no-such-session/state/history", {}),
+        ("POST", "/api/sessions/no-such-session/state", {"json": {"a": 1}}),
+        ("POST", "/api/sessions/no-such-session/end", {}),
+        ("POST", f"/api/sessions/{rich}/events", {"json": {"name": ""}}),
+        ("POST", f"/api/sessions/{rich}/metrics", {"json": {"name": "m", "value": "x"}}),
+        ("POST", f"/api/sessions/{rich}/heartbeat", {"json": {"timeout": -1}}),
+        ("POST", f"/api/sessions/{rich}/state", {"content": b"[1]"}),
+        ("POST", "/api/sessions", {"json": {"product": "a\x00"}}),
+        ("GET", "/api/sessions?state_path=a", {}),
+        ("GET", f"/api/sessions/{rich}/events?cursor=garbage", {}),
+        ("GET", "/api/metrics/series?name=cpu&state_path=..&state_value=1", {}),
+        ("GET", "/api/grafana/sessions?limit=0", {}),
+    ):
+        body = await call(method, url, **kwargs)
+        assert body["detail"], (method, url)
+
+
+def test_every_documented_operation_was_exercised(contract: Contract) -> None:
+    """Runs after the tests above (file order); both backends add to one set."""
+    documented = {
+        (method.upper(), path)
+        for path, operations in contract.document["paths"].items()
+        for method in operations
+    }
+    assert documented - exercised == set(), "operations no test above drives"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"name": "n", "value": 1.0, "tags": {"k": {"deep": [1, None]}}},
+        {"name": "n", "value": 2, "tags": None},
+    ],
+)
+async def test_metric_tags_of_every_documented_kind_are_answered_as_documented(
+    call: Any, seeded: dict[str, str], body: dict[str, Any]
+) -> None:
+    session = seeded["bare"]
+    await call("POST", f"/api/sessions/{session}/metrics", json=body)
+    items = (await call("GET", f"/api/sessions/{session}/metrics?name=n"))["items"]
+    assert items[-1]["tags"] == body["tags"]
+
+
+def test_the_strict_copy_rejects_what_the_real_schema_allows() -> None:
+    """The checker itself: an undeclared field and a missing one are both caught."""
+    schema = _strict(
+        {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "string"}}}
+    )
+    validator = jsonschema_rs.validator_for(copy.deepcopy(schema))
+    assert validator.is_valid({"a": 1, "b": "x"})
+    assert not validator.is_valid({"a": 1})
+    assert not validator.is_valid({"a": 1, "b": "x", "c": 2})
