@@ -233,6 +233,19 @@ async def _state_context(repo: Repository, session_id: str) -> dict[str, Any]:
     }
 
 
+async def _session_with_events(
+    repo: Repository, session_id: str, event_name: str, cursor: str | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The session and a page of its events, or the error page that explains why not."""
+    try:
+        session = await repo.get_session(session_id)
+        return session, await _events_context(repo, session_id, event_name, cursor)
+    except SessionNotFound as exc:
+        raise PageError.no_session(session_id) from exc
+    except InvalidCursor as exc:
+        raise PageError(422, "Invalid cursor", str(exc)) from exc
+
+
 @router.get("/sessions/{session_id}")
 async def session_page(
     request: Request,
@@ -241,13 +254,7 @@ async def session_page(
     event_name: EventName = "",
     cursor: Cursor = None,
 ) -> Any:
-    try:
-        session = await repo.get_session(session_id)
-        context = await _events_context(repo, session_id, event_name, cursor)
-    except SessionNotFound as exc:
-        raise PageError.no_session(session_id) from exc
-    except InvalidCursor as exc:
-        raise PageError(422, "Invalid cursor", str(exc)) from exc
+    session, context = await _session_with_events(repo, session_id, event_name, cursor)
     context |= {
         "nav": "sessions",
         "session": ctx.session_row(session, now_us()),
@@ -270,13 +277,7 @@ async def session_events(
     cursor: Cursor = None,
 ) -> Any:
     """The events table alone: the name filter swaps it without touching the page."""
-    try:
-        session = await repo.get_session(session_id)
-        context = await _events_context(repo, session_id, event_name, cursor)
-    except SessionNotFound as exc:
-        raise PageError.no_session(session_id) from exc
-    except InvalidCursor as exc:
-        raise PageError(422, "Invalid cursor", str(exc)) from exc
+    session, context = await _session_with_events(repo, session_id, event_name, cursor)
     context["session"] = {"id": session["id"]}
     return _page(request, "_events.html", context)
 
@@ -296,11 +297,7 @@ async def session_live(
     user has folded stays folded. Once the session is no longer active the answer is 286,
     which stops the polling after this last update.
     """
-    try:
-        session = await repo.get_session(session_id)
-        context = await _events_context(repo, session_id, event_name, None)
-    except SessionNotFound as exc:
-        raise PageError.no_session(session_id) from exc
+    session, context = await _session_with_events(repo, session_id, event_name, None)
     row = ctx.session_row(session, now_us())
     digest = ctx.state_digest(session["state"])
     context |= {
