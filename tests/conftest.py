@@ -20,9 +20,8 @@ from datacat.app import create_app
 from datacat.settings import Settings
 from datacat.store.migrate import upgrade
 from datacat.store.repository import Repository
-from support import async_throwaway_database
+from support import BACKENDS, async_throwaway_database
 
-BACKENDS = ("sqlite", "postgresql")
 _exercised: Counter[str] = Counter()
 
 
@@ -51,8 +50,10 @@ def database_url(backend: str, request: pytest.FixtureRequest) -> str:
 @pytest.fixture(autouse=True)
 def _count_backend(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
-    if "backend" in request.fixturenames:
-        _exercised[request.getfixturevalue("backend")] += 1
+    # The web suite has a backend parameter of its own (see tests/web/conftest.py).
+    for name in ("backend", "web_backend"):
+        if name in request.fixturenames:
+            _exercised[request.getfixturevalue(name)] += 1
 
 
 def settings_for(url: str, **overrides: object) -> Settings:

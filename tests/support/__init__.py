@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from .clientkit import FAST, stored_metrics
 from .postgres import (
+    BACKENDS,
     PG_ADMIN_URL,
     async_throwaway_database,
     pg_database_url,
@@ -19,6 +20,7 @@ from .server import ServerProcess, datacat_server, free_port, serve
 from .waiting import eventually
 
 __all__ = [
+    "BACKENDS",
     "FAST",
     "PG_ADMIN_URL",
     "ServerProcess",

@@ -19,6 +19,9 @@ import asyncpg
 
 T = TypeVar("T")
 
+BACKENDS = ("sqlite", "postgresql")
+"""The databases every storage, API and web test runs on."""
+
 PG_ADMIN_URL = os.environ.get(
     "DATACAT_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )

@@ -1,19 +1,23 @@
 """Fixtures for the web UI: a real ``datacat serve`` per backend seeded over HTTP, and Chromium.
 
-Every HTTP-level web test runs on SQLite and on PostgreSQL (the root conftest's
-``backend``): one server per backend, on a database of its own (a throwaway one on
-PostgreSQL), seeded once (seeding is the slow part). The browser tests run in full on
-SQLite and, on PostgreSQL, only those in ``POSTGRESQL_BROWSER_TESTS`` — at least one per
-page, chosen where the database does the work (counts, time ranges, paging, state history);
-the rest are deselected there. Running all of them twice added about 110 s to the run on
-this 2-core machine (against the ~60 s budget), and what they add beyond those is the
-browser's side (htmx swaps, folding, layout), which no database changes.
+Every HTTP-level web test runs on SQLite and on PostgreSQL: one server per backend, on a
+database of its own (a throwaway one on PostgreSQL), seeded once (seeding is the slow
+part). The browser tests run in full on SQLite and, on PostgreSQL, only those in
+``POSTGRESQL_BROWSER_TESTS`` — at least one per page, chosen where the database does the
+work (counts, time ranges, paging, state history); the rest are deselected there. Running
+all of them twice added about 110 s to a run on this 2-core machine (the budget was
+~60 s), and what the others check is the browser's side (htmx swaps, folding, layout),
+which no database changes.
 
-Each browser test gets a fresh context, so cookies, history
-and viewport never leak between tests. A page that throws, pops a dialog (an alert means
-injected script ran) or gets a 5xx fails the test that opened it, and every page is
-screenshotted. A missing Chromium fails the browser tests: a skip would pass a run that
-never looked at a page.
+The parameter is ``web_backend``, not the root conftest's ``backend``: pytest orders a
+whole run by session-scoped parameters, so sharing ``backend`` would start the browser in
+the middle of the SQLite API tests, and Playwright's sync API keeps an event loop running
+on the main thread, which every async fixture and test after it would trip over.
+
+Each browser test gets a fresh context, so cookies, history and viewport never leak
+between tests. A page that throws, pops a dialog (an alert means injected script ran) or
+gets a 5xx fails the test that opened it, and every page is screenshotted. A missing
+Chromium fails the browser tests: a skip would pass a run that never looked at a page.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import httpx
 import pytest
 from webseed import Seeded, seed
 
-from support import eventually, serve, throwaway_database
+from support import BACKENDS, eventually, serve, throwaway_database
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
@@ -64,7 +68,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.path.parent == here
             and item.get_closest_marker("browser") is not None
             and callspec is not None
-            and callspec.params.get("backend") == "postgresql"
+            and callspec.params.get("web_backend") == "postgresql"
             and f"{item.path.name}::{getattr(item, 'originalname', item.name)}"
             not in POSTGRESQL_BROWSER_TESTS
         )
@@ -75,15 +79,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = [item for item in items if not skipped_on_postgresql(item)]
 
 
+@pytest.fixture(scope="session", params=BACKENDS)
+def web_backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
 @pytest.fixture(scope="session")
-def server_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def server_url(web_backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real server process; its sweeper runs often so the silent session turns abandoned.
 
     The database is the web suite's alone: the dashboard's totals must count only the
     seeded sessions, never those the API tests make on the shared one.
     """
     env = {"DATACAT_SWEEP_INTERVAL_S": "0.2"}
-    if backend == "sqlite":
+    if web_backend == "sqlite":
         db = tmp_path_factory.mktemp("web") / "web.db"
         with serve(f"sqlite+aiosqlite:///{db}", env=env) as url:
             yield url
