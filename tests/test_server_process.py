@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import asyncpg
 import httpx
 
-from support import PG_ADMIN_URL, pg_database_url, serve
+from support import PG_ADMIN_URL, serve, throwaway_database
 
 
 def sqlite(path: Path) -> str:
@@ -117,30 +116,21 @@ def test_db_upgrade_command_creates_the_schema(tmp_path: Path) -> None:
 
 
 def test_a_lost_database_connection_is_a_503_then_recovers() -> None:
-    name = f"datacat_lost_{uuid.uuid4().hex[:10]}"
-
-    async def admin(sql: str) -> None:
+    async def terminate_connections(name: str) -> None:
         connection = await asyncpg.connect(PG_ADMIN_URL)
         try:
-            await connection.execute(sql)
+            await connection.execute(
+                f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+            )
         finally:
             await connection.close()
 
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    try:
-        with serve(pg_database_url(name)) as url:
-            session_id = httpx.post(f"{url}/api/sessions").json()["session_id"]
-            # The database restarts under the server: every pooled connection dies.
-            asyncio.run(
-                admin(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    f"WHERE datname = '{name}'"
-                )
-            )
-            lost = httpx.post(f"{url}/api/sessions/{session_id}/events", json={"name": "x"})
-            assert lost.status_code == 503, lost.text
-            assert lost.headers["retry-after"] == "1" and "unavailable" in lost.json()["detail"]
-            retry = httpx.post(f"{url}/api/sessions/{session_id}/events", json={"name": "x"})
-            assert retry.status_code == 200
-    finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with throwaway_database("datacat_lost") as database_url, serve(database_url) as url:
+        session_id = httpx.post(f"{url}/api/sessions").json()["session_id"]
+        # The database restarts under the server: every pooled connection dies.
+        asyncio.run(terminate_connections(database_url.rsplit("/", 1)[1]))
+        lost = httpx.post(f"{url}/api/sessions/{session_id}/events", json={"name": "x"})
+        assert lost.status_code == 503, lost.text
+        assert lost.headers["retry-after"] == "1" and "unavailable" in lost.json()["detail"]
+        retry = httpx.post(f"{url}/api/sessions/{session_id}/events", json={"name": "x"})
+        assert retry.status_code == 200
