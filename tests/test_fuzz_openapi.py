@@ -50,7 +50,7 @@ def test_every_generated_request_gets_a_documented_answer(
                 "--mode",
                 mode,
                 "--max-examples",
-                "25",
+                "15",
                 "--seed",
                 "20261128",
                 "--generation-allow-x00",
