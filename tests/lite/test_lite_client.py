@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from support import serve
+from support import seedexamples, serve
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -184,27 +184,6 @@ def check_basic(out: str, result: dict[str, Any], session: dict[str, Any]) -> No
     assert "cpu_usage" in out and "started" in out and session["id"] in out  # print(details)
 
 
-def check_advanced(out: str, result: dict[str, Any], session: dict[str, Any]) -> None:
-    assert session["state"] == {"phase": "initialization"}
-    assert [e["name"] for e in session["events"]] == ["initialization_complete"]
-    assert [(m["name"], m["value"]) for m in session["metrics"]] == [("init_time", 1.234)]
-    # Synchronous: get_all_sessions() right after the writes already lists them.
-    assert result["listed"] == [["initialization_complete", "init_time"]]
-
-
-def check_python2(out: str, result: dict[str, Any], session: dict[str, Any]) -> None:
-    assert session["state"] == {"version": "2.7"}
-    assert f"Session ID: {session['id']}" in out
-
-
-def check_nested_state(out: str, result: dict[str, Any], session: dict[str, Any]) -> None:
-    assert session["state"] == {
-        "window_state": {"open": ["window 1", "window 2", "window 3"], "active": "window 1"},
-        "memory": {"footprint_mb": 75.5},
-        "settings": {"theme": "dark"},
-    }
-
-
 def check_heartbeat(out: str, result: dict[str, Any], session: dict[str, Any]) -> None:
     events = session["events"]
     assert [e["name"] for e in events] == [HUNG, RECOVERED]  # hung once, then recovered
@@ -215,23 +194,6 @@ def check_heartbeat(out: str, result: dict[str, Any], session: dict[str, Any]) -
     # The monitor's keep-alives armed the server's abandonment detection: max(30, 3 * 0.1).
     assert session["heartbeat_timeout"] == 30
     assert session["last_seen_at"]
-
-
-def check_lifecycle(out: str, result: dict[str, Any], session: dict[str, Any]) -> None:
-    names = [e["name"] for e in session["events"]]
-    assert names == ["session_started", "session_ending"]
-    assert session["events"][0]["data"] == {"user": "alice"}
-    assert session["state"] == {"status": "running"}
-    assert session["active"] is False and session["ended_at"] and session["status"] == "ended"
-
-
-def check_monitoring(out: str, result: dict[str, Any], session: dict[str, Any]) -> None:
-    assert session["state"] == {"app": "myapp", "status": "stopped"}
-    events = [(e["name"], e["data"]) for e in session["events"]]
-    assert events == [("startup", {"version": "1.0.0"}), ("shutdown", {})]
-    metrics = [(m["name"], m["value"]) for m in session["metrics"]]
-    assert metrics == [("startup_time", 2.5), ("requests_per_second", 1000)]
-    assert session["active"] is True
 
 
 def check_lite_readme(out: str, result: dict[str, Any], session: dict[str, Any]) -> None:
@@ -245,7 +207,8 @@ def check_lite_readme(out: str, result: dict[str, Any], session: dict[str, Any])
     assert out.splitlines()[0] == "active"
 
 
-CHECKS = {name: globals()[f"check_{name}"] for name in RUNS}
+# The checks both clients share come from support.seedexamples; this file adds its own.
+CHECKS = {name: {**vars(seedexamples), **globals()}[f"check_{name}"] for name in RUNS}
 
 
 @pytest.mark.parametrize("name", RUNS)
