@@ -34,3 +34,53 @@ class Settings(BaseSettings):
     telemetry: bool = Field(
         default=False, description="FastAPI's OpenTelemetry spans, metrics and logs."
     )
+
+    # Access: keys live in the database (``datacat keys``); these only switch auth on early.
+    require_auth: bool = Field(
+        default=False,
+        description="Require an API key on /api even before any key exists "
+        "(auth is on anyway once one does).",
+    )
+    bootstrap_admin_key: str | None = Field(
+        default=None,
+        description="An admin key created at start-up if absent (for containers).",
+    )
+    secret_key: str | None = Field(
+        default=None,
+        description="Signs the web UI's sign-in cookie; generated once and kept in the "
+        "database when unset.",
+    )
+    cors_origins: str = Field(
+        default="",
+        description="Comma-separated origins allowed to call the API from a browser; "
+        "empty = CORS off.",
+    )
+
+    # Limits on what one request may carry (over a limit: 413 or 422 naming it).
+    max_state_depth: int = Field(default=32, ge=1, description="Nesting depth of state.")
+    max_object_keys: int = Field(
+        default=1000, ge=1, description="Keys in any one JSON object (state, data, tags)."
+    )
+    max_metric_tags: int = Field(default=64, ge=0, description="Tags on one metric.")
+    max_name_length: int = Field(
+        default=256, ge=1, le=256, description="Characters in an event or metric name."
+    )
+    rate_limit_per_s: float = Field(
+        default=0,
+        ge=0,
+        description="Requests per second per API key (per client address when open), "
+        "per process; 0 = no limit.",
+    )
+    rate_limit_burst: int = Field(
+        default=0,
+        ge=0,
+        description="Requests allowed at once above the rate (0 = one second's worth).",
+    )
+
+    # Size.
+    retention_days: float | None = Field(
+        default=None,
+        gt=0,
+        description="Delete sessions whose last activity is older than this many days "
+        "(the sweeper applies it); unset = keep everything.",
+    )
