@@ -15,6 +15,7 @@ import datacat_web
 from datacat import memory
 from datacat.api import batch, errors, grafana, health, metrics, schemas, sessions
 from datacat.api.fastpath import FastPath
+from datacat.auth import Access, AuthMiddleware
 from datacat.ingress import IngressMiddleware
 from datacat.settings import Settings
 from datacat.store.migrate import upgrade
@@ -23,9 +24,13 @@ from datacat.store.repository import Repository
 log = logging.getLogger(__name__)
 
 
-async def _sweep_forever(repo: Repository, interval_s: float) -> None:
+async def _sweep_forever(repo: Repository, access: Access, interval_s: float) -> None:
     while True:
         await asyncio.sleep(interval_s)
+        try:
+            await access.flush_usage()
+        except Exception:  # "last used" is a hint: losing one interval's is acceptable
+            log.exception("could not record when API keys were last used")
         try:
             marked = await repo.sweep_abandoned()
         except Exception:  # a failed sweep is retried next interval; never kill the app
@@ -52,6 +57,7 @@ def _tune_garbage_collector() -> None:
 def create_app(settings: Settings | None = None, *, fast_path: bool = True) -> FastAPI:
     """``fast_path=False`` serves every route through FastAPI (tests compare the two)."""
     settings = settings or Settings()
+    access = Access(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -60,14 +66,17 @@ def create_app(settings: Settings | None = None, *, fast_path: bool = True) -> F
             await upgrade(repo.engine)
         await repo.start()
         app.state.repository = repo
+        await access.start(repo.keys)
         _tune_garbage_collector()
-        sweeper = asyncio.create_task(_sweep_forever(repo, settings.sweep_interval_s))
+        sweeper = asyncio.create_task(_sweep_forever(repo, access, settings.sweep_interval_s))
         try:
             yield
         finally:
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
+            with contextlib.suppress(Exception):
+                await access.flush_usage()
             await repo.close()
 
     app = FastAPI(
@@ -84,6 +93,7 @@ def create_app(settings: Settings | None = None, *, fast_path: bool = True) -> F
         },
     )
     app.state.settings = settings
+    app.state.access = access
     schemas.document(app)
     errors.install(app)
     for module in (sessions, batch, metrics, grafana, health):
@@ -91,6 +101,7 @@ def create_app(settings: Settings | None = None, *, fast_path: bool = True) -> F
     datacat_web.mount(app)
     if fast_path:
         app.add_middleware(FastPath)
+    app.add_middleware(AuthMiddleware, access=access)  # before anything reads a body
     app.add_middleware(  # added last, so it runs first: limits apply to the fast path too
         IngressMiddleware,
         default_limit=settings.max_body_bytes,

@@ -27,6 +27,7 @@ from datacat.store import ids, logged
 from datacat.store import status as rules
 from datacat.store.chunkcache import ChunkCache
 from datacat.store.database import WRITE_OPTION, create_engine
+from datacat.store.keys import KeyStore
 from datacat.store.metricquery import SeriesQuery, SeriesResult, run_series
 from datacat.store.ops import CreateSession, Op, WriteResult
 from datacat.store.statefilter import StateFilter, state_condition
@@ -120,6 +121,7 @@ class Repository:
         self._lock = WriteLock.for_url(str(engine.url))
         self._chunks = ChunkCache(CHUNK_CACHE_BYTES) if self.dialect == "sqlite" else None
         self._writer = Writer(engine, self._lock)
+        self.keys = KeyStore(engine, self._lock)
 
     @classmethod
     def from_url(cls, url: str, pool_size: int = 10) -> Repository:

@@ -22,6 +22,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -123,4 +124,27 @@ metric_names = Table(
     "metric_names",
     metadata,
     Column("name", String(256), primary_key=True),
+)
+
+# API keys (``datacat keys``): only a SHA-256 of each key is kept; ``prefix`` is the part of
+# the key shown to people so they can tell keys apart and revoke one.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("prefix", String(32), nullable=False, unique=True),
+    Column("hash", String(64), nullable=False, unique=True),
+    Column("scope", String(16), nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    Column("last_used_us", BigInteger, nullable=True),
+    Column("revoked_us", BigInteger, nullable=True),
+)
+
+# Values the service generates once and every process must share (the cookie secret).
+service_settings = Table(
+    "service_settings",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
 )
