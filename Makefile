@@ -2,23 +2,35 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-HASH := $(shell cat pyproject.toml | md5sum | cut -c1-8)
+# Every install takes its exact versions from the lock (see `make lock`); the stamps are keyed
+# on pyproject.toml and the lock, so a changed dependency or a refreshed lock reinstalls.
+LOCK := requirements/constraints.txt
+HASH := $(shell cat pyproject.toml $(LOCK) | md5sum | cut -c1-8)
 RUN_STAMP := $(VENV)/.installed-run-$(HASH)
 STAMP := $(VENV)/.installed-dev-$(HASH)
+# pip first (the one in the lock knows --build-constraint), then the project: -c pins what it
+# installs, --build-constraint pins hatchling in the isolated build of the editable install.
+PIN_PIP := $(BIN)/pip install --quiet -c $(LOCK) pip
+PIP_INSTALL := $(BIN)/pip install --quiet -c $(LOCK) --build-constraint $(LOCK)
+# The resolver `make lock` runs in a throwaway venv (a tool, not a dependency), and the oldest
+# Python the lock serves: fastapi 0.165 needs 3.11, which the image runs too.
+UV := uv==0.13.9
+LOCK_PYTHON := 3.11
 
-.PHONY: run test lint bench system-deps postgres clean
+.PHONY: run test lint bench system-deps postgres clean lock lock-upgrade
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
 
 # `make run` needs only the service's own dependencies; tests and benchmarks add [dev].
-$(RUN_STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/pip install --quiet -e .
+$(RUN_STAMP): $(BIN)/python pyproject.toml $(LOCK)
+	$(PIN_PIP)
+	$(PIP_INSTALL) -e .
 	touch $(RUN_STAMP)
 
-$(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/pip install --quiet -e '.[dev]'
+$(STAMP): $(BIN)/python pyproject.toml $(LOCK)
+	$(PIN_PIP)
+	$(PIP_INSTALL) -e '.[dev]'
 	touch $(STAMP)
 
 ## run: start datacat on http://127.0.0.1:8080 with the SQLite file ./datacat.db
@@ -51,6 +63,18 @@ postgres:
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
+
+## lock: re-resolve $(LOCK) after editing pyproject.toml's dependencies (pins that still fit stay)
+lock:
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT \
+	&& $(PYTHON) -m venv "$$tmp" && "$$tmp/bin/pip" install --quiet $(UV) \
+	&& "$$tmp/bin/uv" pip compile --quiet --universal --python-version $(LOCK_PYTHON) \
+		--extra dev --custom-compile-command 'make lock' $(LOCK_FLAGS) \
+		pyproject.toml requirements/tools.in -o $(LOCK)
+
+## lock-upgrade: the same, moving every package to its newest release that fits
+lock-upgrade:
+	$(MAKE) lock LOCK_FLAGS=--upgrade
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache test-artifacts
