@@ -10,6 +10,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from datacat_web import signin
 from datacat_web.views import PageError, error_page, router
 
 STATIC = Path(__file__).parent / "static"
@@ -29,6 +30,7 @@ async def _not_found(request: Request, exc: Exception) -> Response:
 def mount(app: FastAPI) -> None:
     """Add the UI's pages, its error pages and its static files (``/static``) to ``app``."""
     app.include_router(router)
+    app.include_router(signin.router)
     app.add_exception_handler(PageError, error_page)
     app.add_exception_handler(404, _not_found)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

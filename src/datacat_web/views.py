@@ -25,6 +25,7 @@ from datacat.store.statefilter import StateMode, state_filter
 from datacat.store.status import STATUSES
 from datacat.timefmt import now_us
 from datacat_web import context as ctx
+from datacat_web.signin import account
 
 STOP_POLLING = 286
 """htmx stops an ``every Ns`` trigger when a poll answers 286 (content is still swapped)."""
@@ -108,6 +109,7 @@ async def error_page(request: Request, exc: Exception) -> HTMLResponse:
 def _page(request: Request, name: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
     # The hints' curl and Python lines name this server as the browser reached it.
     context["base_url"] = str(request.base_url).rstrip("/")
+    context.update(account(request))
     response = templates.TemplateResponse(request, name, context, status_code=status)
     # The same URL answers with a fragment or a page depending on HX-Request.
     response.headers["Vary"] = "HX-Request"
