@@ -10,7 +10,10 @@ and rebuilt, replacing it, once the session has grown. A dashboard that polls a 
 session then pays only for the events that arrived since. PostgreSQL can commit a
 smaller id after a larger one became visible, so there the cache is not used.
 
-If events are ever deleted (retention), this cache must be cleared with them.
+Events are deleted only with their session (``store.prune``), and a session's pk is never
+given to another one (SQLite AUTOINCREMENT, migration 0003), so a deleted session's
+chunks are never asked for again and simply age out — in every process, including ones
+that cannot know of the deletion.
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ from datacat.store.database import WRITE_OPTION, create_engine
 from datacat.store.keys import KeyStore
 from datacat.store.metricquery import SeriesQuery, SeriesResult, run_series
 from datacat.store.ops import CreateSession, Op, WriteResult
+from datacat.store.prune import Pruner, Removed
 from datacat.store.statefilter import StateFilter, state_condition
 from datacat.store.tables import events, metric_names, metrics, sessions, state_history
 from datacat.store.writelock import WriteLock
@@ -122,6 +123,7 @@ class Repository:
         self._chunks = ChunkCache(CHUNK_CACHE_BYTES) if self.dialect == "sqlite" else None
         self._writer = Writer(engine, self._lock)
         self.keys = KeyStore(engine, self._lock)
+        self._pruner = Pruner(engine, self._lock)
 
     @classmethod
     def from_url(cls, url: str, pool_size: int = 10) -> Repository:
@@ -174,6 +176,25 @@ class Repository:
                     .values(status=rules.ABANDONED)
                 )
         return result.rowcount or 0
+
+    async def delete_session(self, session_id: str) -> Removed:
+        """Delete a session with its events, metrics and state history (``store.prune``);
+        later reads and writes naming it answer ``SessionNotFound``."""
+        async with self.engine.connect() as conn:
+            pk = (await self._session_row(conn, session_id))["pk"]
+        removed = await self._pruner.delete([pk])
+        if not removed.sessions:  # another deletion got there first
+            raise SessionNotFound(session_id)
+        return removed
+
+    def prune(self, cutoff_us: int, limit: int | None = None) -> AsyncIterator[Removed]:
+        """Delete sessions whose last activity is older than ``cutoff_us``, oldest first and
+        at most ``limit``; yields what each round removed (``store.prune``)."""
+        return self._pruner.older_than(cutoff_us, limit)
+
+    async def count_prunable(self, cutoff_us: int) -> Removed:
+        """What ``prune(cutoff_us)`` would delete now."""
+        return await self._pruner.count(cutoff_us)
 
     # -- reads ------------------------------------------------------------------------
 

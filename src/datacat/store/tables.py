@@ -54,6 +54,9 @@ sessions = Table(
     Index("ix_sessions_updated", "updated_us"),
     Index("ix_sessions_status", "status"),
     Index("ix_sessions_product", "product"),
+    # A deleted session's pk is never handed to a new one (migration 0003): per-process
+    # caches keyed by pk (the writer's, ``chunkcache``) cannot be told of deletions.
+    sqlite_autoincrement=True,
 )
 
 events = Table(

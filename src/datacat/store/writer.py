@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import bindparam, case, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from datacat import memory
@@ -41,6 +41,10 @@ PK_CACHE_LIMIT = 100_000
 # After a group this large, once the queue is empty, return freed heap to the OS.
 TRIM_AFTER_OPS = 1_000
 _RETRIES = 3
+
+
+class _StaleSessions(Exception):
+    """A cached pk names a session that is gone: another process (or this one) deleted it."""
 
 
 @dataclass(slots=True)
@@ -155,6 +159,15 @@ class Writer:
                         self._pks.pop(session_id, None)
                     raise
                 return
+            except (_StaleSessions, IntegrityError) as exc:
+                # A session deleted since its pk was cached: forget the group's pks and
+                # look them up again, so writes to the deleted one are answered missing.
+                if attempt + 1 == _RETRIES or not _names_deleted_session(exc):
+                    raise
+                for unit in group:
+                    unit.result = WriteResult()
+                    for op in unit.ops:
+                        self._pks.pop(op.session_id, None)
             except DBAPIError as exc:
                 # Lock contention between processes (SQLite busy, PostgreSQL deadlock)
                 # is worth another go; anything else is not.
@@ -307,10 +320,13 @@ class Writer:
         if self._dialect == "postgresql":
             query = query.order_by(sessions.c.pk).with_for_update()
         result = conn.execute(query)
-        return {
+        rows = {
             pk: SessionRow(status, active, ended_us, state, timeout)
             for pk, status, active, ended_us, state, timeout in result
         }
+        if len(rows) < len(needed):
+            raise _StaleSessions
+        return rows
 
     def _insert(self, table: Any) -> Any:
         dialect = postgresql if self._dialect == "postgresql" else sqlite
@@ -348,7 +364,7 @@ class Writer:
         done = {pk for pk, _ in planned.rewrites}
         rest = [{"b_pk": pk, "b_now": now} for pk in sorted(planned.touched - done)]
         if rest:
-            conn.execute(
+            touched = conn.execute(
                 update(sessions)
                 .where(sessions.c.pk == bindparam("b_pk"))
                 .values(
@@ -361,8 +377,23 @@ class Writer:
                 ),
                 rest,
             )
+            # Rows inserted for a session deleted since its pk was cached would stay behind
+            # (no foreign keys on SQLite): the whole group is rolled back and resolved again.
+            # (Rewritten sessions were just read in this transaction; asyncpg cannot count
+            # rows of an executemany, and PostgreSQL's foreign keys catch it there.)
+            if conn.dialect.supports_sane_multi_rowcount and touched.rowcount < len(rest):
+                raise _StaleSessions
 
 
 def _is_contention(exc: DBAPIError) -> bool:
     text = str(exc.orig).lower() if exc.orig is not None else str(exc).lower()
     return "locked" in text or "busy" in text or "deadlock" in text
+
+
+def _names_deleted_session(exc: Exception) -> bool:
+    """Ours, or PostgreSQL refusing a row whose session was deleted (foreign key, 23503).
+    SQLite does not check foreign keys (``database.SQLITE_PRAGMAS``); ``_touch`` and
+    ``_load_rows`` notice the missing session there."""
+    if isinstance(exc, _StaleSessions):
+        return True
+    return getattr(getattr(exc, "orig", None), "sqlstate", None) == "23503"
