@@ -1,4 +1,5 @@
-"""A real ``datacat serve`` process on a real SQLite file: restarts keep everything."""
+"""A real ``datacat serve`` process: several workers on one SQLite file, the CLI, a lost
+database connection. (Crash-and-restart durability is tests/test_durability.py.)"""
 
 from __future__ import annotations
 
@@ -15,27 +16,6 @@ from support import PG_ADMIN_URL, serve, throwaway_database
 
 def sqlite(path: Path) -> str:
     return f"sqlite+aiosqlite:///{path}"
-
-
-def test_killed_server_restarted_on_the_same_file_keeps_everything(tmp_path: Path) -> None:
-    db = tmp_path / "restart.db"
-    with serve(sqlite(db)) as url:
-        session_id = httpx.post(f"{url}/api/sessions").json()["session_id"]
-        base = f"{url}/api/sessions/{session_id}"
-        httpx.post(f"{base}/state", json={"phase": {"a": 1}})
-        httpx.post(f"{base}/state", json={"phase": {"b": 2}})
-        for i in range(20):
-            httpx.post(f"{base}/events", json={"name": f"e{i}", "data": {"i": i}})
-            httpx.post(f"{base}/metrics", json={"name": "m", "value": i})
-        before = httpx.get(base).json()
-        # SIGKILL, not a polite stop: every acknowledged write must already be on disk.
-    with serve(sqlite(db)) as url:
-        after = httpx.get(f"{url}/api/sessions/{session_id}").json()
-        assert after == before
-        assert len(after["events"]) == 20 and len(after["metrics"]) == 20
-        assert after["state"] == {"phase": {"a": 1, "b": 2}}
-        history = httpx.get(f"{url}/api/sessions/{session_id}/state/history").json()
-        assert len(history["items"]) == 2
 
 
 async def _drive_workers(url: str) -> tuple[set[str], list[str]]:
