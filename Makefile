@@ -22,16 +22,21 @@ LOCK_PYTHON := 3.11
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# `make run` needs only the service's own dependencies; tests and benchmarks add [dev].
+# `make run` needs only the service's own dependencies; tests and benchmarks add [dev] (and so
+# also satisfy `make run`). An install voids the stamps of other hashes: going back to an
+# earlier lock must reinstall it, not find its old stamp.
+DROP_OTHER_STAMPS := find $(VENV) -maxdepth 1 -name '.installed-*' ! -name '*-$(HASH)' -delete
 $(RUN_STAMP): $(BIN)/python pyproject.toml $(LOCK)
 	$(PIN_PIP)
 	$(PIP_INSTALL) -e .
+	$(DROP_OTHER_STAMPS)
 	touch $(RUN_STAMP)
 
 $(STAMP): $(BIN)/python pyproject.toml $(LOCK)
 	$(PIN_PIP)
 	$(PIP_INSTALL) -e '.[dev]'
-	touch $(STAMP)
+	$(DROP_OTHER_STAMPS)
+	touch $(STAMP) $(RUN_STAMP)
 
 ## run: start datacat on http://127.0.0.1:8080 with the SQLite file ./datacat.db
 run: $(RUN_STAMP)

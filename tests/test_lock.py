@@ -4,6 +4,7 @@ that a passing suite vouches for what users and the container get."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -126,41 +127,56 @@ def test_the_lock_is_stamped_with_its_refresh_command() -> None:
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
 def test_make_installs_from_the_lock_and_reinstalls_when_it_changes(tmp_path: Path) -> None:
+    """The real Makefile in a copy of the checkout, with a venv whose pip only records its
+    arguments: what matters here is what make asks pip for, and when (the real install from
+    the lock is what the venv test above checks)."""
     for name in ("Makefile", "pyproject.toml"):
         shutil.copy(ROOT / name, tmp_path / name)
     (tmp_path / "requirements").mkdir()
-    shutil.copy(LOCK, tmp_path / LOCK_PATH)
-
-    def dry_run() -> str:
-        # `make -n` prints the recipes it would run, with the variables expanded.
-        return subprocess.run(
-            ["make", "-n", "lint", "VENV=venv"],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-
-    before = dry_run()
-    installs = [line for line in before.splitlines() if "pip install" in line]
-    assert len(installs) == 2, before
-    assert all(f"-c {LOCK_PATH}" in line for line in installs), installs
-    assert f"--build-constraint {LOCK_PATH}" in installs[-1]
-    [stamp] = re.findall(r"touch (venv/\.installed-dev-\w+)", before)
-
-    # Installed and unchanged: nothing to reinstall.
-    (tmp_path / "venv" / "bin").mkdir(parents=True)
-    (tmp_path / "venv" / "bin" / "python").touch()
-    (tmp_path / stamp).touch()
-    assert "pip install" not in dry_run()
-
-    # A refreshed lock (one pin changed) gives a new stamp, so make reinstalls, even though
-    # the old stamp is newer than the lock.
     lock = tmp_path / LOCK_PATH
-    lock.write_text(re.sub(r"^httpx==.*$", "httpx==0.0.0", lock.read_text(), count=1, flags=re.M))
-    (tmp_path / stamp).touch()
-    after = dry_run()
-    assert "pip install" in after and stamp not in after, after
+    original = LOCK.read_text()
+    lock.write_text(original)
+    bin_dir = tmp_path / "venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "python").touch()
+    calls = tmp_path / "pip-calls"
+    (bin_dir / "pip").write_text(f'#!/bin/sh\necho "$*" >> {calls}\n')
+    (bin_dir / "pip").chmod(0o755)
+
+    def install() -> list[str]:
+        """`make` the dev stamp (the name make computes) and the pip calls it made."""
+        calls.unlink(missing_ok=True)
+        dry = subprocess.run(
+            ["make", "-n", "lint", "VENV=venv"], cwd=tmp_path, capture_output=True, text=True
+        ).stdout
+        stamps = re.findall(r"venv/\.installed-dev-\w+", dry)
+        if stamps:
+            subprocess.run(
+                ["make", stamps[0], "VENV=venv"], cwd=tmp_path, capture_output=True, check=True
+            )
+        return calls.read_text().splitlines() if calls.exists() else []
+
+    first = install()
+    assert len(first) == 2, first
+    assert all(f"-c {LOCK_PATH}" in call for call in first), first
+    assert first[0].endswith(" pip")  # pip itself first, from the lock
+    assert f"--build-constraint {LOCK_PATH}" in first[1] and first[1].endswith("-e .[dev]")
+    assert install() == []  # installed and unchanged: nothing to do
+
+    # Stamps follow the lock's content, not only its time: a changed lock that is older than
+    # the stamp (copied with its times kept: rsync -t, an unpacked archive) reinstalls...
+    def write_lock_dated_in_the_past(text: str) -> None:
+        lock.write_text(text)
+        os.utime(lock, (1_000_000_000, 1_000_000_000))
+
+    write_lock_dated_in_the_past(
+        re.sub(r"^httpx==.*$", "httpx==0.0.0", original, count=1, flags=re.M)
+    )
+    assert len(install()) == 2
+    # ...and so does going back to the earlier lock: its old stamp no longer counts.
+    write_lock_dated_in_the_past(original)
+    assert len(install()) == 2
+    assert install() == []
 
 
 def test_the_image_installs_from_the_lock() -> None:
