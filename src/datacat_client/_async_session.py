@@ -53,11 +53,14 @@ class AsyncSession(SessionCore[AsyncDatacatClient]):
         strict: bool = False,
         batch: BatchConfig | None = None,
         timeout: float = 10.0,
+        api_key: str | None = None,
     ) -> _Opening:
-        """Open a session; ``await`` it, or ``async with`` it to end it on exit."""
+        """Open a session; ``await`` it, or ``async with`` it to end it on exit.
+
+        ``api_key`` defaults to ``$DATACAT_API_KEY``."""
 
         async def open_session() -> AsyncSession:
-            client = AsyncDatacatClient(base_url, timeout=timeout, batch=batch)
+            client = AsyncDatacatClient(base_url, timeout=timeout, batch=batch, api_key=api_key)
             try:
                 session_id = await client.register_session(
                     product, version, host, metadata, heartbeat_timeout
@@ -129,6 +132,8 @@ class AsyncSession(SessionCore[AsyncDatacatClient]):
             worker = self.client.batch_worker()
 
     async def _immediately(self, build: Callable[[], Call[object]]) -> None:
+        if self._refused_before():
+            return
         try:
             await self.client._send(build())
         except DatacatError as exc:

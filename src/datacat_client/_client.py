@@ -25,7 +25,11 @@ T = TypeVar("T")
 
 
 class DatacatClient(BaseClient):
-    """Blocking client. ``transport`` lets tests swap in ``httpx.MockTransport``."""
+    """Blocking client. ``transport`` lets tests swap in ``httpx.MockTransport``.
+
+    ``api_key`` (default ``$DATACAT_API_KEY``; ``""`` for none) is sent as
+    ``Authorization: Bearer KEY`` with every request, its sessions' batches included.
+    """
 
     def __init__(
         self,
@@ -34,8 +38,9 @@ class DatacatClient(BaseClient):
         timeout: float = 10.0,
         batch: BatchConfig | None = None,
         transport: httpx.BaseTransport | None = None,
+        api_key: str | None = None,
     ) -> None:
-        super().__init__(base_url, timeout=timeout)
+        super().__init__(base_url, timeout=timeout, api_key=api_key)
         self.batch_config = batch or BatchConfig()
         self._http = httpx.Client(transport=transport, **self._http_options())
         self._worker: BatchWorker | None = None
@@ -167,8 +172,9 @@ class AsyncDatacatClient(BaseClient):
         timeout: float = 10.0,
         batch: BatchConfig | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        api_key: str | None = None,
     ) -> None:
-        super().__init__(base_url, timeout=timeout)
+        super().__init__(base_url, timeout=timeout, api_key=api_key)
         self.batch_config = batch or BatchConfig()
         self._http = httpx.AsyncClient(transport=transport, **self._http_options())
         self._task_worker: AsyncBatchWorker | None = None

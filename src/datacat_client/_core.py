@@ -5,11 +5,17 @@ turns a successful answer into the call's result type — after its arguments ar
 ``DatacatClient`` sends it blocking and ``AsyncDatacatClient`` awaits it, and both hand the
 response back to ``_parse``. Because a ``Call[T]`` carries its result type, ``_send`` is
 typed ``Call[T] -> T`` on both faces and each public method's return type is checked.
+
+The API key (``api_key=``, else ``$DATACAT_API_KEY``) becomes a default header of the face's
+httpx client, so every request — direct calls, batches, keep-alives — carries it, and it is
+kept nowhere else: httpx masks ``Authorization`` in its reprs, and no message of ours
+quotes it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -26,6 +32,7 @@ from datacat_client._exceptions import (
     InvalidData,
     Timeout,
     TransportError,
+    Unauthorized,
     api_error,
 )
 from datacat_client._json import dumps, loads, rfc3339
@@ -33,6 +40,8 @@ from datacat_client._payloads import ExcInfo, exception_data
 from datacat_client._types import JSONObject, Tags
 
 DEFAULT_URL = "http://localhost:8080"
+API_KEY_ENV = "DATACAT_API_KEY"
+NO_KEY_HINT = f"no API key was sent: pass api_key= or set {API_KEY_ENV}"
 Timestamp = datetime | float | str | None
 T = TypeVar("T")
 Result = TypeVar("Result", covariant=True)
@@ -111,6 +120,23 @@ def _path_id(session_id: str) -> str:
     return quote(session_id, safe="")
 
 
+def resolve_api_key(api_key: str | None) -> str | None:
+    """``api_key``, else ``$DATACAT_API_KEY``; ``""`` means none, whatever the environment.
+
+    Checked here, at construction, because httpx would otherwise refuse a bad header value
+    at the first request, quoting it in its error.
+    """
+    key = os.environ.get(API_KEY_ENV, "") if api_key is None else api_key
+    if not isinstance(key, str):
+        raise InvalidData(f"api_key must be a string, not {type(key).__name__}")
+    key = key.strip()
+    if not key:
+        return None
+    if not (key.isascii() and key.isprintable()) or " " in key:
+        raise InvalidData("api_key must be printable ASCII without spaces (key not shown)")
+    return key
+
+
 def _retry_after(response: httpx.Response) -> float | None:
     try:
         return max(0.0, float(response.headers["retry-after"]))
@@ -121,9 +147,20 @@ def _retry_after(response: httpx.Response) -> float | None:
 class BaseClient:
     """Configuration, request building and response parsing shared by both faces."""
 
-    def __init__(self, base_url: str = DEFAULT_URL, *, timeout: float = 10.0) -> None:
+    def __init__(
+        self, base_url: str = DEFAULT_URL, *, timeout: float = 10.0, api_key: str | None = None
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self._api_key = resolve_api_key(api_key)
+
+    @property
+    def has_api_key(self) -> bool:
+        return self._api_key is not None
+
+    def __repr__(self) -> str:
+        key = " with an API key" if self.has_api_key else ""
+        return f"<{type(self).__name__} {self.base_url}{key}>"
 
     # -- building -------------------------------------------------------------------
     def _build_register(
@@ -212,11 +249,19 @@ class BaseClient:
         return Call("POST", "/api/batch", dumps({"items": items}), _object)
 
     # -- parsing --------------------------------------------------------------------
-    @staticmethod
-    def _parse(call: Call[T], response: httpx.Response) -> T:
+    def _api_error(self, response: httpx.Response) -> APIError:
+        """The matching APIError; a 401 to a client without a key says how to give one."""
+        status, detail = response.status_code, _detail(response)
+        if status == 401 and not self.has_api_key:
+            return Unauthorized(
+                status, detail, f"authentication failed (401): {detail}; {NO_KEY_HINT}"
+            )
+        return api_error(status, detail)
+
+    def _parse(self, call: Call[T], response: httpx.Response) -> T:
         """The call's result, or the matching APIError for an error status."""
         if response.status_code >= 400:
-            raise api_error(response.status_code, _detail(response))
+            raise self._api_error(response)
         body = loads(response.content)
         try:
             return call.decode(body)
@@ -224,18 +269,20 @@ class BaseClient:
             message = f"unexpected answer to {call.method} {call.path}: {exc}"
             raise APIError(response.status_code, body, message) from exc
 
-    @staticmethod
-    def _outcome(response: httpx.Response) -> Outcome:
-        if response.status_code >= 400:
-            return Outcome(response.status_code, _detail(response), _retry_after(response))
-        return Outcome(response.status_code, loads(response.content))
+    def _outcome(self, response: httpx.Response) -> Outcome:
+        status = response.status_code
+        if status in (401, 403):  # the delivery loop reports this error as is, hint and all
+            error = self._api_error(response)
+            return Outcome(status, error.detail, error=error)
+        if status >= 400:
+            return Outcome(status, _detail(response), _retry_after(response))
+        return Outcome(status, loads(response.content))
 
     def _http_options(self) -> dict[str, Any]:
-        return {
-            "base_url": self.base_url,
-            "timeout": self.timeout,
-            "headers": {"content-type": "application/json", "user-agent": "datacat-client"},
-        }
+        headers = {"content-type": "application/json", "user-agent": "datacat-client"}
+        if self._api_key is not None:
+            headers["authorization"] = f"Bearer {self._api_key}"
+        return {"base_url": self.base_url, "timeout": self.timeout, "headers": headers}
 
 
 def _detail(response: httpx.Response) -> Any:

@@ -10,6 +10,11 @@ each drive it with their own I/O, so chunking, retries and error handling exist 
   after a lost answer is stored once.
 - A 422 naming item indexes drops exactly those items, reported to their session, and
   resends the rest at once; a 413 or an un-indexed 422 splits the chunk in halves.
+- A 401 or 403 means this client's key is missing, unknown, revoked or of the wrong scope:
+  the same key would be refused again, so nothing is retried and nothing more is sent. The
+  run in hand is dropped, the refusal is logged once (an error), each session records it
+  once in its ``errors``, and from then on :func:`drain` counts what is queued as dropped
+  without sending it — no stream of doomed requests, no log line per batch.
 - Any other 4xx is the caller's bug: the chunk is reported and dropped, never retried.
 
 :func:`drain` wraps it for a worker's wake-up: take items from the outbox, deliver them,
@@ -26,7 +31,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from datacat_client._core import Outcome
-from datacat_client._exceptions import DeliveryError, TransportError, api_error
+from datacat_client._exceptions import (
+    APIError,
+    DatacatError,
+    DeliveryError,
+    TransportError,
+    api_error,
+)
 from datacat_client._outbox import Outbox
 from datacat_client._payloads import BATCH_OVERHEAD, Item, batch_body, describe, encode_item
 from datacat_client._types import BatchConfig
@@ -85,6 +96,7 @@ class Delivery:
         )
         self._current: list[Encoded] = []
         self.retries = 0
+        self.refused: APIError | None = None
 
     def _encode(self, item: Item) -> Encoded | None:
         try:
@@ -112,6 +124,16 @@ class Delivery:
                 self._credit()
                 if attempt:
                     log.info("datacat: batch delivered after %d retries", attempt)
+                return
+            if outcome.status in (401, 403):
+                error = outcome.error
+                if not isinstance(error, APIError):
+                    error = api_error(outcome.status, outcome.body)
+                self.refused = error
+                remaining = [item for chunk in (self._current, *self._pending) for item, _ in chunk]
+                self._pending.clear()
+                self._current = []
+                refuse(remaining, error)
                 return
             if is_transient(outcome):
                 if attempt == 0:
@@ -175,6 +197,17 @@ Steps = Generator[Step, Outcome | None, None]
 UNREACHABLE = "client closed while the server was unreachable"
 
 
+def refuse(items: Iterable[Item], error: DatacatError) -> None:
+    """Items lost to a refused key: counted per session, recorded once per session, not
+    logged per session (:func:`drain` logs the refusal once for the whole client)."""
+    by_ledger: dict[Any, int] = {}
+    for item in items:
+        by_ledger[item[0]] = by_ledger.get(item[0], 0) + 1
+    for ledger, count in by_ledger.items():
+        message = f"{count} item(s) dropped, and later writes will be: {error}"
+        ledger.refuse(count, DeliveryError(message, count, error), logged=False)
+
+
 def drain(outbox: Outbox, config: BatchConfig, stopping: Callable[[], bool]) -> Steps:
     """Deliver what is queued, run by run, until the outbox is empty or the worker stops.
 
@@ -183,7 +216,9 @@ def drain(outbox: Outbox, config: BatchConfig, stopping: Callable[[], bool]) -> 
     """
     while not stopping():
         items, barrier = outbox.take(config.max_batch_items)
-        if items:
+        if items and outbox.refused is not None:
+            refuse(items, outbox.refused)
+        elif items:
             delivery = Delivery(items, config)
             try:
                 yield from delivery.steps()
@@ -193,6 +228,12 @@ def drain(outbox: Outbox, config: BatchConfig, stopping: Callable[[], bool]) -> 
                 if barrier is not None:
                     barrier.signal.set()
                 raise
+            if delivery.refused is not None:
+                outbox.refused = delivery.refused
+                log.error(
+                    "datacat: %s — batched writes are dropped from now on, not retried",
+                    delivery.refused,
+                )
         outbox.report_drops()
         if barrier is not None:
             barrier.signal.set()

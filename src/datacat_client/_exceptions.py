@@ -7,6 +7,8 @@ DatacatError
 │   ├── ConnectError
 │   └── Timeout
 ├── APIError           the server answered with an error status; ``.status``, ``.detail``
+│   ├── Unauthorized       401 no API key, or an unknown or revoked one
+│   ├── Forbidden          403 the key's scope does not allow the call
 │   ├── NotFound           404 unknown session
 │   ├── PayloadTooLarge    413
 │   ├── Unprocessable      422 the server refused the body; ``.detail`` says which field
@@ -51,6 +53,26 @@ class APIError(DatacatError):
         super().__init__(message or f"HTTP {status}: {detail}")
 
 
+class Unauthorized(APIError):
+    """401: the server wants a key this client does not have (none, unknown or revoked).
+
+    Never retried: the same key will be refused again. The message names the cause, never
+    the key."""
+
+    def __init__(self, status: int, detail: Any, message: str | None = None) -> None:
+        super().__init__(status, detail, message or f"authentication failed (401): {detail}")
+
+
+class Forbidden(APIError):
+    """403: the key is valid but its scope does not allow this call (a read key writing)."""
+
+    def __init__(self, status: int, detail: Any, message: str | None = None) -> None:
+        super().__init__(status, detail, message or f"forbidden (403): {detail}")
+
+
+AUTH_ERRORS = (Unauthorized, Forbidden)
+
+
 class NotFound(APIError):
     pass
 
@@ -76,7 +98,13 @@ class DeliveryError(DatacatError):
         super().__init__(message)
 
 
-_BY_STATUS: dict[int, type[APIError]] = {404: NotFound, 413: PayloadTooLarge, 422: Unprocessable}
+_BY_STATUS: dict[int, type[APIError]] = {
+    401: Unauthorized,
+    403: Forbidden,
+    404: NotFound,
+    413: PayloadTooLarge,
+    422: Unprocessable,
+}
 
 
 def api_error(status: int, detail: Any) -> APIError:

@@ -23,7 +23,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from datacat_client._core import BaseClient
-from datacat_client._exceptions import DatacatError
+from datacat_client._exceptions import AUTH_ERRORS, DatacatError
 
 if TYPE_CHECKING:
     from datacat_client._async_session import AsyncSession
@@ -72,7 +72,8 @@ class Liveness:
     Hung and recovered reports come from the :class:`HangDetector`. A keep-alive failure is
     logged as a warning once per streak of failures (the server being down is worth
     knowing, but not every ``check_interval``); a report that could not be logged is a
-    warning each time.
+    warning each time. A keep-alive refused with 401/403 is logged once as an error and
+    ends the keep-alives: the same key would be refused every ``check_interval``.
     """
 
     def __init__(
@@ -83,6 +84,7 @@ class Liveness:
         self.keepalive_timeout = keepalive_timeout or default_keepalive_timeout(check_interval)
         self._detector = HangDetector(timeout, time.monotonic())
         self._keepalive_failing = False
+        self._keepalive_refused = False
 
     def _restart(self) -> None:
         self._detector = HangDetector(self.timeout, time.monotonic())
@@ -94,6 +96,10 @@ class Liveness:
         return self._detector.check(time.monotonic())
 
     def _keepalive_answered(self, error: DatacatError | None) -> None:
+        if isinstance(error, AUTH_ERRORS):
+            log.error("datacat: keep-alives stopped, the server refused them: %s", error)
+            self._keepalive_refused = True
+            return
         if error is None:
             self._keepalive_failing = False
             return
@@ -179,6 +185,8 @@ class HeartbeatMonitor(Liveness):
             self._report_failed(report, exc)
 
     def _keepalive(self) -> None:
+        if self._keepalive_refused:
+            return
         try:
             self._send_keepalive(self.keepalive_timeout)
         except DatacatError as exc:
@@ -249,6 +257,8 @@ class AsyncHeartbeatMonitor(Liveness):
             self._report_failed(report, exc)
 
     async def _keepalive(self) -> None:
+        if self._keepalive_refused:
+            return
         try:
             await self._send_keepalive(self.keepalive_timeout)
         except DatacatError as exc:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import collections
 from typing import Any, Protocol
 
-from datacat_client._exceptions import DeliveryError
+from datacat_client._exceptions import APIError, DeliveryError
 from datacat_client._ledger import Ledger
 from datacat_client._payloads import Item
 from datacat_client._types import BatchConfig
@@ -43,6 +43,8 @@ class Outbox:
         self._policy = config.overflow
         self._wake = wake
         self._unreported: dict[Ledger, int] = {}
+        self.refused: APIError | None = None
+        """The 401/403 that ended delivery for this client's key (see ``_delivery``)."""
 
     def __len__(self) -> int:
         return len(self._items)

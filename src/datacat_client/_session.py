@@ -102,6 +102,8 @@ class Session(SessionCore[DatacatClient]):
                 worker = self.client.batch_worker()
 
     def _immediately(self, build: Callable[[], Call[object]]) -> None:
+        if self._refused_before():
+            return
         try:
             self.client._send(build())
         except DatacatError as exc:
@@ -202,11 +204,13 @@ def create_session(
     strict: bool = False,
     batch: BatchConfig | None = None,
     timeout: float = 10.0,
+    api_key: str | None = None,
 ) -> Session:
     """Open a session on the server at ``base_url`` (raises if it cannot be reached).
 
-    The session owns its client: ending it stops the client's worker thread.
+    The session owns its client: ending it stops the client's worker thread. ``api_key``
+    defaults to ``$DATACAT_API_KEY``.
     """
-    client = DatacatClient(base_url, timeout=timeout, batch=batch)
+    client = DatacatClient(base_url, timeout=timeout, batch=batch, api_key=api_key)
     session_id = client.register_session(product, version, host, metadata, heartbeat_timeout)
     return Session(client, session_id, batching=batching, strict=strict, owns_client=True)

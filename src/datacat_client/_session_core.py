@@ -9,6 +9,8 @@ closing. The rules that live here, once:
   id, so a resend is stored once) and put in the client's outbox — memory, not I/O.
 - **Refusals.** With ``strict=True`` a refused call raises; otherwise the error goes to the
   ledger (``errors``) and the ``datacat_client`` logger, and the call returns normally.
+  A 401/403 (the key) is reported once per session: the same key would be refused again,
+  so later unbatched writes are counted as dropped without being sent.
 - **The end.** An end status is ``"ended"`` or ``"crashed"``; anything else is refused and
   the session stays open. A valid end is queued behind everything logged before it, the
   face waits up to ``close_timeout`` for delivery, and a session that owns its client then
@@ -24,7 +26,7 @@ from collections import deque
 from typing import Any, Generic, Protocol, TypeVar
 
 from datacat_client import _validate
-from datacat_client._exceptions import DatacatError, InvalidData
+from datacat_client._exceptions import AUTH_ERRORS, DatacatError, InvalidData
 from datacat_client._ledger import Ledger
 from datacat_client._outbox import Outbox
 from datacat_client._payloads import Item
@@ -103,7 +105,17 @@ class SessionCore(Generic[Client]):
     def _refuse(self, error: DatacatError) -> None:
         if self.strict:
             raise error
-        self._ledger.record(error)
+        if isinstance(error, AUTH_ERRORS):
+            self._ledger.refuse(1, error)
+        else:
+            self._ledger.record(error)
+
+    def _refused_before(self) -> bool:
+        """An unbatched write after a 401/403: count it as dropped instead of sending it."""
+        if self._ledger.refused is None or self.strict:
+            return False
+        self._ledger.dropped += 1
+        return True
 
     def _refuse_name(self, name: Any) -> None:
         try:
