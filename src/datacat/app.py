@@ -12,25 +12,50 @@ from typing import Any
 from fastapi import FastAPI
 
 import datacat_web
-from datacat import memory
-from datacat.api import batch, errors, grafana, health, metrics, schemas, sessions
+from datacat import memory, security
+from datacat.api import batch, docs, errors, grafana, health, metrics, schemas, sessions
 from datacat.api.fastpath import FastPath
+from datacat.api.responses import API_ERRORS
 from datacat.auth import Access, AuthMiddleware
 from datacat.ingress import IngressMiddleware
+from datacat.limits import Limits
+from datacat.ratelimit import RateLimit
 from datacat.settings import Settings
 from datacat.store.migrate import upgrade
+from datacat.store.prune import Removed
 from datacat.store.repository import Repository
+from datacat.timefmt import now_us
 
 log = logging.getLogger(__name__)
 
+RETENTION_PASS_SESSIONS = 1_000
+"""Sessions one sweep may delete for DATACAT_RETENTION_DAYS: a backlog (retention just
+turned on) is worked off over several sweeps, so marking abandoned sessions stays on time."""
 
-async def _sweep_forever(repo: Repository, access: Access, interval_s: float) -> None:
+
+async def _apply_retention(repo: Repository, days: float) -> None:
+    cutoff = now_us() - int(days * 86_400 * 1_000_000)
+    total = Removed()
+    try:
+        async for removed in repo.prune(cutoff, limit=RETENTION_PASS_SESSIONS):
+            total.add(removed)
+    except Exception:  # what was deleted stays deleted; the rest is retried next interval
+        log.exception("retention pass failed")
+    if total:
+        log.info("retention (%g days) deleted %s", days, total.as_dict())
+
+
+async def _sweep_forever(
+    repo: Repository, access: Access, interval_s: float, retention_days: float | None
+) -> None:
     while True:
         await asyncio.sleep(interval_s)
         try:
             await access.flush_usage()
         except Exception:  # "last used" is a hint: losing one interval's is acceptable
             log.exception("could not record when API keys were last used")
+        if retention_days is not None:
+            await _apply_retention(repo, retention_days)
         try:
             marked = await repo.sweep_abandoned()
         except Exception:  # a failed sweep is retried next interval; never kill the app
@@ -68,7 +93,9 @@ def create_app(settings: Settings | None = None, *, fast_path: bool = True) -> F
         app.state.repository = repo
         await access.start(repo.keys)
         _tune_garbage_collector()
-        sweeper = asyncio.create_task(_sweep_forever(repo, access, settings.sweep_interval_s))
+        sweeper = asyncio.create_task(
+            _sweep_forever(repo, access, settings.sweep_interval_s, settings.retention_days)
+        )
         try:
             yield
         finally:
@@ -84,6 +111,8 @@ def create_app(settings: Settings | None = None, *, fast_path: bool = True) -> F
         version="0.1.0",
         summary="Sessions, deep-merged state, events and metrics from running applications.",
         lifespan=lifespan,
+        docs_url=None,  # api/docs.py serves both from the package, not from a CDN
+        redoc_url=None,
         # FastAPI's OpenTelemetry hooks cost a provider look-up on every request even
         # when nothing is configured; on the ingest path that is ~10% of the CPU.
         telemetry={
@@ -93,14 +122,21 @@ def create_app(settings: Settings | None = None, *, fast_path: bool = True) -> F
         },
     )
     app.state.settings = settings
+    app.state.limits = Limits.from_settings(settings)
     app.state.access = access
     schemas.document(app)
     errors.install(app)
-    for module in (sessions, batch, metrics, grafana, health):
+    for module in (sessions, batch, metrics, grafana):
+        app.include_router(module.router, responses=API_ERRORS)
+    for module in (health, docs):
         app.include_router(module.router)
     datacat_web.mount(app)
     if fast_path:
         app.add_middleware(FastPath)
+    if settings.rate_limit_per_s:  # runs after auth (it limits per key) and before the rest
+        app.add_middleware(
+            RateLimit, rate=settings.rate_limit_per_s, burst=settings.rate_limit_burst
+        )
     app.add_middleware(AuthMiddleware, access=access)  # before anything reads a body
     app.add_middleware(  # added last, so it runs first: limits apply to the fast path too
         IngressMiddleware,
@@ -108,6 +144,7 @@ def create_app(settings: Settings | None = None, *, fast_path: bool = True) -> F
         limits={"/api/batch": settings.max_batch_bytes},
         worker_header=settings.worker_header,
     )
+    security.install(app, settings)  # around the whole stack, whatever is added above
     return app
 
 
