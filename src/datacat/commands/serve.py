@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import copy
 
 from datacat.commands import Commands, apply_flags, database_option
 from datacat.settings import Settings
@@ -54,13 +55,23 @@ def run_upgrade(args: argparse.Namespace) -> int:
 def run_serve(args: argparse.Namespace) -> int:
     settings = _migrated(args)
     import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
 
+    # uvicorn configures only its own loggers; without this datacat's INFO lines (the
+    # sweeper's abandoned sessions, retention's deletions) went nowhere.
+    log_config = copy.deepcopy(LOGGING_CONFIG)
+    log_config["loggers"]["datacat"] = {
+        "handlers": ["default"],
+        "level": "INFO",
+        "propagate": False,
+    }
     uvicorn.run(
         "datacat.app:app",
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
         log_level="info",
+        log_config=log_config,
         access_log=False,
     )
     return 0
