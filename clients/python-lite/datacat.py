@@ -15,7 +15,9 @@ Every call is synchronous and sends one HTTP request. What it adds to the origin
 
 - each event and metric carries a client-made ``id`` and its call-time ``timestamp``,
   so a call resent after a lost answer is stored once;
-- a connection error is retried once;
+- a connection error is retried once (never a 401/403: the same key is refused again);
+- an API key (``api_key=``, default ``$DATACAT_API_KEY``) goes with every request as
+  ``Authorization: Bearer KEY``; it is never shown in reprs, logs or error messages;
 - the heartbeat monitor also sends keep-alives to ``POST /api/sessions/{id}/heartbeat``,
   so the server can tell a hung application (keep-alives continue) from a dead one;
 - errors form one small tree::
@@ -24,6 +26,8 @@ Every call is synchronous and sends one HTTP request. What it adds to the origin
     +-- InvalidData     (also a ValueError) refused before anything was sent
     +-- TransportError  the server could not be reached (after one retry)
     +-- APIError        the server answered an error status: .status, .detail
+        +-- Unauthorized    401 (no key, or an unknown or revoked one)
+        +-- Forbidden       403 (the key's scope does not allow the call)
         +-- NotFound        404
         +-- Unprocessable   422
 
@@ -37,6 +41,7 @@ import datetime
 import json
 import logging
 import math
+import os
 import socket
 import sys
 import threading
@@ -63,16 +68,20 @@ __all__ = [
     "APIError",
     "DatacatClient",
     "DatacatError",
+    "Forbidden",
     "HeartbeatMonitor",
     "InvalidData",
     "NotFound",
     "Session",
     "TransportError",
+    "Unauthorized",
     "Unprocessable",
     "create_session",
 ]
 
 DEFAULT_URL = "http://localhost:8080"
+API_KEY_ENV = "DATACAT_API_KEY"
+NO_KEY_HINT = "no API key was sent: pass api_key= or set " + API_KEY_ENV
 HUNG_EVENT = "application_appears_hung"
 RECOVERED_EVENT = "application_recovered"
 USER_AGENT = "datacat-lite/" + __version__
@@ -103,6 +112,21 @@ class APIError(DatacatError):
         DatacatError.__init__(self, message or "HTTP %s: %s" % (status, detail))
 
 
+class Unauthorized(APIError):
+    """401: no API key, or one the server does not know (or has revoked). Not retried."""
+
+    def __init__(self, status, detail, message=None):
+        message = message or "authentication failed (401): %s" % (detail,)
+        APIError.__init__(self, status, detail, message)
+
+
+class Forbidden(APIError):
+    """403: the key's scope does not allow the call (a read key writing). Not retried."""
+
+    def __init__(self, status, detail, message=None):
+        APIError.__init__(self, status, detail, message or "forbidden (403): %s" % (detail,))
+
+
 class NotFound(APIError):
     """404: no such session."""
 
@@ -111,9 +135,12 @@ class Unprocessable(APIError):
     """422: the server refused the body; ``detail`` names the field."""
 
 
-def _api_error(status, detail):
-    cls = {404: NotFound, 422: Unprocessable}.get(status, APIError)
-    return cls(status, detail)
+def _api_error(status, detail, has_key=True):
+    if status == 401 and not has_key:
+        message = "authentication failed (401): %s; %s" % (detail, NO_KEY_HINT)
+        return Unauthorized(status, detail, message)
+    cls = {401: Unauthorized, 403: Forbidden, 404: NotFound, 422: Unprocessable}.get(status)
+    return (cls or APIError)(status, detail)
 
 
 # -- small pure helpers -------------------------------------------------------------------
@@ -183,6 +210,23 @@ def _tags(value):
     raise InvalidData("tags must be a list of strings, not %s" % type(value).__name__)
 
 
+def _api_key(value):
+    """``value``, else ``$DATACAT_API_KEY``; ``""`` means no key, whatever the environment.
+
+    Checked at construction: a bad header value would otherwise fail at the first request
+    with the value in the message.
+    """
+    key = os.environ.get(API_KEY_ENV, "") if value is None else value
+    if not isinstance(key, string_types):
+        raise InvalidData("api_key must be a string, not %s" % type(key).__name__)
+    key = key.strip()
+    if not key:
+        return None
+    if any(not 33 <= ord(char) <= 126 for char in key):
+        raise InvalidData("api_key must be printable ASCII without spaces (key not shown)")
+    return str(key)
+
+
 def _path_id(session_id):
     if not isinstance(session_id, string_types) or not session_id:
         raise InvalidData("a session id must be a non-empty string, not %r" % (session_id,))
@@ -226,21 +270,34 @@ def _exception_data(exc_info=None, extra_data=None, fatal=False):
 
 # -- the client ---------------------------------------------------------------------------
 class DatacatClient(object):
-    """One blocking HTTP call per method; errors raise :class:`DatacatError` subclasses."""
+    """One blocking HTTP call per method; errors raise :class:`DatacatError` subclasses.
 
-    def __init__(self, base_url=DEFAULT_URL, timeout=10.0):
+    ``api_key`` defaults to ``$DATACAT_API_KEY`` (``""``: send none).
+    """
+
+    def __init__(self, base_url=DEFAULT_URL, timeout=10.0, api_key=None):
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self._authorization = None
+        key = _api_key(api_key)
+        if key is not None:
+            self._authorization = "Bearer " + key
+
+    @property
+    def has_api_key(self):
+        return self._authorization is not None
 
     def __repr__(self):
-        return "<DatacatClient %s>" % self.base_url
+        key = " with an API key" if self.has_api_key else ""
+        return "<DatacatClient %s%s>" % (self.base_url, key)
 
     # -- transport ----------------------------------------------------------------------
     def _request(self, method, path, body=None):
         """Send once, and once more on a connection error; return the parsed JSON answer.
 
         Resending is safe: events and metrics carry an id the server stores once, a state
-        patch merges to the same result, and ending twice is harmless.
+        patch merges to the same result, and ending twice is harmless. An error answer (a
+        401 or 403 included) is raised at once: it would be the same again.
         """
         data = b"" if body is None and method == "POST" else body
         try:
@@ -256,6 +313,8 @@ class DatacatClient(object):
         request.add_header("Content-Type", "application/json")
         request.add_header("Accept", "application/json")
         request.add_header("User-Agent", USER_AGENT)
+        if self._authorization is not None:
+            request.add_header("Authorization", self._authorization)
         try:
             response = urlopen(request, timeout=self.timeout)
             try:
@@ -263,7 +322,7 @@ class DatacatClient(object):
             finally:
                 response.close()
         except HTTPError as exc:
-            raise _api_error(exc.code, _error_detail(exc))
+            raise _api_error(exc.code, _error_detail(exc), self.has_api_key)
         except (URLError, HTTPException, socket.error) as exc:  # socket.timeout is one too
             reason = getattr(exc, "reason", None) or exc
             raise TransportError("cannot reach %s: %s" % (self.base_url, reason))
@@ -367,7 +426,8 @@ class HeartbeatMonitor(object):
     per hang; the next ``heartbeat()`` logs ``application_recovered``. The thread also sends
     keep-alives (server-side timeout ``max(30, 3 * check_interval)`` s unless
     ``keepalive_timeout`` is given), so a process that dies goes silent and the server
-    marks its session ``abandoned``.
+    marks its session ``abandoned``. A keep-alive refused with 401/403 is logged once as an
+    error and ends the keep-alives: the same key would be refused every time.
     """
 
     def __init__(self, client, session_id, timeout=60, check_interval=5, keepalive_timeout=None):
@@ -383,6 +443,7 @@ class HeartbeatMonitor(object):
         self._stop = threading.Event()
         self._thread = None
         self._keepalive_failing = False
+        self._keepalive_refused = False
 
     def start(self):
         if self.is_running():
@@ -440,8 +501,13 @@ class HeartbeatMonitor(object):
             log.warning("datacat: could not log %s: %s", name, exc)
 
     def _keepalive(self):
+        if self._keepalive_refused:
+            return
         try:
             self.client.heartbeat(self.session_id, self.keepalive_timeout)
+        except (Unauthorized, Forbidden) as exc:
+            log.error("datacat: keep-alives stopped, the server refused them: %s", exc)
+            self._keepalive_refused = True
         except DatacatError as exc:
             if not self._keepalive_failing:
                 log.warning("datacat: keep-alive failed (will keep trying): %s", exc)
@@ -516,11 +582,14 @@ class Session(object):
             self.end("crashed")
 
 
-def create_session(base_url=DEFAULT_URL, **register):
+def create_session(base_url=DEFAULT_URL, **options):
     """Register a session on the server at ``base_url`` and return its :class:`Session`.
 
-    Keyword arguments (``product``, ``version``, ``host``, ``metadata``,
-    ``heartbeat_timeout``) go to :meth:`DatacatClient.register_session`.
+    ``api_key`` and ``timeout`` go to :class:`DatacatClient`; the other keyword arguments
+    (``product``, ``version``, ``host``, ``metadata``, ``heartbeat_timeout``) to
+    :meth:`DatacatClient.register_session`.
     """
-    client = DatacatClient(base_url)
-    return Session(client, client.register_session(**register))
+    api_key = options.pop("api_key", None)
+    timeout = options.pop("timeout", 10.0)
+    client = DatacatClient(base_url, timeout, api_key)
+    return Session(client, client.register_session(**options))
