@@ -57,7 +57,12 @@ class Settings(BaseSettings):
     )
 
     # Limits on what one request may carry (over a limit: 413 or 422 naming it).
-    max_state_depth: int = Field(default=32, ge=1, description="Nesting depth of state.")
+    max_state_depth: int = Field(
+        default=32,
+        ge=1,
+        description="Nesting depth of any JSON value a request carries (state, event data, "
+        "metadata, tags).",
+    )
     max_object_keys: int = Field(
         default=1000, ge=1, description="Keys in any one JSON object (state, data, tags)."
     )

@@ -23,6 +23,13 @@ from datacat.settings import Settings
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
 
 
+def nested(depth: int) -> dict[str, object]:
+    value: dict[str, object] = {"leaf": 1}
+    for _ in range(depth - 1):
+        value = {"a": value}
+    return value
+
+
 @pytest.fixture(scope="session")
 async def plain(app: FastAPI, database_url: str) -> AsyncIterator[httpx.AsyncClient]:
     """The same service without the fast path, on the same database as ``client``."""
@@ -94,6 +101,10 @@ ODD_BODIES = [
     b'{"timeout": 30}',
     b'{"big": 123456789012345678901234567890}',
     b'{"a": {"b": 1}}',
+    # Over the default limits (datacat.limits): a 422 naming the limit, the same on both.
+    orjson.dumps({"name": "n" * 257, "value": 1}),
+    orjson.dumps({"name": "m", "value": 1, "tags": ["t"] * 65, "data": nested(33)}),
+    orjson.dumps({"name": "e", "value": 1, "data": {f"k{i}": i for i in range(1001)}}),
 ]
 
 
@@ -124,6 +135,7 @@ async def test_writes_answer_alike(
         b'{"metadata": [1]}',
         b'{"product": 5}',
         b"{",
+        orjson.dumps({"metadata": nested(33)}),
     ],
 )
 async def test_session_create_answers_alike(
@@ -151,6 +163,7 @@ async def test_batches_answer_alike(
         {"items": [item, {"op": "nope", "session_id": session_id}]},
         {"items": [{"op": "metric", "session_id": session_id, "name": "m", "value": "x"}]},
         {"items": [item] * 5001},
+        {"items": [item, {**item, "name": "n" * 257}, {**item, "data": nested(33)}]},
         {"items": "no"},
         {},
         [],

@@ -12,6 +12,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
+from datacat.limits import LimitExceeded
 from datacat.store.repository import InvalidCursor, SessionNotFound
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,11 @@ async def _not_found(_: Request, exc: Exception) -> JSONResponse:
 
 async def _bad_cursor(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=422)
+
+
+async def _over_limit(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, LimitExceeded)
+    return JSONResponse({"detail": exc.detail}, status_code=422)
 
 
 def allowed_methods(request: Request) -> list[str]:
@@ -80,6 +86,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(SessionNotFound, _not_found)
     app.add_exception_handler(InvalidCursor, _bad_cursor)
+    app.add_exception_handler(LimitExceeded, _over_limit)
     app.add_exception_handler(405, _method_not_allowed)
     # Lost connections, locks held past the busy timeout: the client should retry, and
     # the Python client does (it retries 5xx with backoff).

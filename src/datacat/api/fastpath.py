@@ -37,7 +37,7 @@ from datacat.api.schemas import (
     MetricIn,
     SessionCreate,
 )
-from datacat.settings import Settings
+from datacat.limits import LimitExceeded, Limits
 from datacat.store.ops import UpdateState
 from datacat.store.repository import Repository, SessionNotFound
 
@@ -94,7 +94,7 @@ class Call:
     """One request as the handlers see it."""
 
     repo: Repository
-    settings: Settings
+    limits: Limits
     session_id: str
     body: bytes
     headers: list[tuple[bytes, bytes]]
@@ -108,25 +108,33 @@ class Call:
 
 async def create_session(call: Call) -> bytes:
     found = _validated(_CREATE, call.body, required=False) if call.body else None
-    session_id = await call.repo.create_session(toops.create(found))
+    op = toops.create(found)
+    call.limits.check(op)
+    session_id = await call.repo.create_session(op)
     return b'{"session_id":"' + session_id.encode() + b'"}'
 
 
 async def update_state(call: Call) -> bytes:
     patch = _validated(_STATE, call.body, required=True)
-    await call.repo.write(UpdateState(call.session_id, patch))
+    op = UpdateState(call.session_id, patch)
+    call.limits.check(op)
+    await call.repo.write(op)
     return _OK
 
 
 async def log_event(call: Call) -> bytes:
     event = _validated(_EVENT, call.body, required=True)
-    await call.repo.write(toops.event(call.session_id, event))
+    op = toops.event(call.session_id, event)
+    call.limits.check(op)
+    await call.repo.write(op)
     return _OK
 
 
 async def log_metric(call: Call) -> bytes:
     metric = _validated(_METRIC, call.body, required=True)
-    await call.repo.write(toops.metric(call.session_id, metric))
+    op = toops.metric(call.session_id, metric)
+    call.limits.check(op)
+    await call.repo.write(op)
     return _OK
 
 
@@ -144,10 +152,9 @@ async def end_session(call: Call) -> bytes:
 
 async def batch(call: Call) -> bytes:
     found: BatchIn = _validated(_BATCH, call.body, required=True)
-    limit = call.settings.max_batch_items
-    if len(found.items) > limit:
-        raise Reject(422, f"a batch holds at most {limit} items; got {len(found.items)}")
-    result = await call.repo.write_batch([toops.batch_item(item) for item in found.items])
+    ops = [toops.batch_item(item) for item in found.items]
+    call.limits.check_batch(ops)
+    result = await call.repo.write_batch(ops)
     if result.missing:
         raise Reject(
             422,
@@ -228,7 +235,7 @@ class FastPath:
         headers = [_JSON]
         try:
             content = await handler(
-                Call(app_state.repository, app_state.settings, session_id, body, scope["headers"])
+                Call(app_state.repository, app_state.limits, session_id, body, scope["headers"])
             )
             if isinstance(content, Document):
                 await _send_document(send, content)
@@ -236,6 +243,8 @@ class FastPath:
             status = 200
         except Reject as exc:
             status, content = exc.status, orjson.dumps({"detail": exc.detail})
+        except LimitExceeded as exc:
+            status, content = 422, orjson.dumps({"detail": exc.detail})
         except SessionNotFound as exc:
             status, content = 404, orjson.dumps({"detail": str(exc)})
         except (OperationalError, InterfaceError) as exc:

@@ -11,8 +11,29 @@ import orjson
 from fastapi.responses import Response, StreamingResponse
 
 from datacat.api.documents import Document
+from datacat.api.schemas import ErrorBody
 
 _OK = b'{"status":"ok"}'
+
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Whole seconds to wait before trying again.",
+        "schema": {"type": "integer", "minimum": 1},
+    }
+}
+API_ERRORS: dict[int | str, dict[str, Any]] = {
+    429: {
+        "model": ErrorBody,
+        "description": "Over DATACAT_RATE_LIMIT_PER_S (when set); retry after Retry-After",
+        "headers": _RETRY_AFTER,
+    },
+    503: {
+        "model": ErrorBody,
+        "description": "Database unavailable (locked, full, unreachable); retry after Retry-After",
+        "headers": _RETRY_AFTER,
+    },
+}
+"""What any ``/api`` operation may answer, whatever its route: declared once, in ``create_app``."""
 
 
 def json_response(body: Any) -> Response:

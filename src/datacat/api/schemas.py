@@ -54,8 +54,13 @@ JSON_VALUE_SCHEMA: dict[str, Any] = {
     ],
 }
 
+# An event's or metric's name: its length is one of the limits (``datacat.limits``), checked
+# there so the answer names DATACAT_MAX_NAME_LENGTH; the schema states the default, which
+# is also the column's width and the setting's maximum.
 Name = Annotated[
-    str, Field(min_length=1, max_length=256, json_schema_extra=NUL_FREE), AfterValidator(no_nul)
+    str,
+    Field(min_length=1, json_schema_extra={"maxLength": 256, **NUL_FREE}),
+    AfterValidator(no_nul),
 ]
 Label = Annotated[str, Field(max_length=256, json_schema_extra=NUL_FREE), AfterValidator(no_nul)]
 ClientId = Annotated[

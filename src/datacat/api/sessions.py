@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Query
+from fastapi import APIRouter, Body, Depends, Header, Query, Request
 
 from datacat.api import documents, render, toops
 from datacat.api.deps import Filters, LogPageQuery, Repo, RowCursor, SessionCursor
@@ -26,6 +26,7 @@ from datacat.api.schemas import (
     StateHistoryPage,
     StatusOK,
 )
+from datacat.limits import Limits
 from datacat.store.ops import (
     UpdateState,
 )
@@ -38,7 +39,8 @@ INVALID: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorBody, "description": "Body larger than DATACAT_MAX_BODY_BYTES"},
     422: {
         "model": ErrorBody,
-        "description": "Body or parameters invalid; `detail` names the field",
+        "description": "Body or parameters invalid, or over a limit (README, Limits); "
+        "`detail` names the field, or the limit and its setting",
     },
     503: {"model": ErrorBody, "description": "Database unavailable; retry after Retry-After"},
 }
@@ -46,10 +48,22 @@ INVALID: dict[int | str, dict[str, Any]] = {
 router = APIRouter(prefix="/api/sessions", tags=["sessions"], route_class=FastJsonRoute)
 
 
+def get_limits(request: Request) -> Limits:
+    limits: Limits = request.app.state.limits  # set by create_app
+    return limits
+
+
+Checked = Annotated[Limits, Depends(get_limits)]
+
+
 @router.post("", response_model=SessionCreated, responses=INVALID)
-async def create_session(repo: Repo, body: Annotated[SessionCreate | None, Body()] = None) -> Any:
+async def create_session(
+    repo: Repo, limits: Checked, body: Annotated[SessionCreate | None, Body()] = None
+) -> Any:
     """Open a session. The body is optional: the seed's clients send none."""
-    session_id = await repo.create_session(toops.create(body))
+    op = toops.create(body)
+    limits.check(op)
+    session_id = await repo.create_session(op)
     return json_response({"session_id": session_id})
 
 
@@ -87,26 +101,41 @@ async def get_session(
     return document_response(await documents.session(repo, session_id, if_none_match))
 
 
+@router.delete("/{session_id}", response_model=StatusOK, responses={**NOT_FOUND, **INVALID})
+async def delete_session(session_id: str, repo: Repo) -> Any:
+    """Delete the session with its events, metrics and state history (admin scope).
+    Later reads and writes naming it answer 404."""
+    await repo.delete_session(session_id)
+    return ok()
+
+
 @router.post("/{session_id}/state", response_model=StatusOK, responses={**NOT_FOUND, **INVALID})
 async def update_state(
     session_id: str,
     repo: Repo,
+    limits: Checked,
     state: Annotated[JsonObject, Body(examples=[{"status": "running", "window": {"open": ["a"]}}])],
 ) -> Any:
     """Deep-merge the body into the session's state (objects merge, anything else replaces)."""
-    await repo.write(UpdateState(session_id, state))
+    op = UpdateState(session_id, state)
+    limits.check(op)
+    await repo.write(op)
     return ok()
 
 
 @router.post("/{session_id}/events", response_model=StatusOK, responses={**NOT_FOUND, **INVALID})
-async def log_event(session_id: str, body: EventIn, repo: Repo) -> Any:
-    await repo.write(toops.event(session_id, body))
+async def log_event(session_id: str, body: EventIn, repo: Repo, limits: Checked) -> Any:
+    op = toops.event(session_id, body)
+    limits.check(op)
+    await repo.write(op)
     return ok()
 
 
 @router.post("/{session_id}/metrics", response_model=StatusOK, responses={**NOT_FOUND, **INVALID})
-async def log_metric(session_id: str, body: MetricIn, repo: Repo) -> Any:
-    await repo.write(toops.metric(session_id, body))
+async def log_metric(session_id: str, body: MetricIn, repo: Repo, limits: Checked) -> Any:
+    op = toops.metric(session_id, body)
+    limits.check(op)
+    await repo.write(op)
     return ok()
 
 
