@@ -245,9 +245,9 @@ async def test_a_batch_item_over_a_limit_is_named_by_index_and_nothing_is_writte
         {"op": "state", "session_id": session_id, "state": objects(limits.max_state_depth + 1)},
         {"op": "metric", "session_id": session_id, "name": "m", "value": 1},
     ]
-    long_name = {"op": "metric", "session_id": session_id, "name": "x", "value": 2}
+    long_name = {"op": "metric", "session_id": session_id, "value": 2}
     long_name["name"] = "x" * (limits.max_name_length + 1)
-    items = items[: limits.max_batch_items - 1] + [long_name]
+    items = [*items[: limits.max_batch_items - 1], long_name]
     answer = await service.http.post("/api/batch", json={"items": items})
     assert answer.status_code == 422, answer.text
     detail = answer.json()["detail"]
