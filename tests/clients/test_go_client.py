@@ -1,6 +1,9 @@
 """The Go client (``clients/go``): vet, gofmt, and its own ``go test ./...`` against a real
 server, plus a program written against the original Go client's API, built and run.
 
+``go test`` gets two servers: an open one (``DATACAT_TEST_URL``) and a key-protected one
+(``DATACAT_TEST_AUTH_URL`` with an ingest and a read key made by ``datacat keys create``).
+
 Go is required: ``make test`` installs Debian's ``golang-go`` when ``go`` is missing. The
 module uses the standard library only, so it builds offline (``GOPROXY=off``).
 """
@@ -17,6 +20,7 @@ import httpx
 import pytest
 
 from support import serve
+from support.keyed import KeyedServer, keyed_server
 
 ROOT = Path(__file__).resolve().parents[2]
 GO_MODULE = ROOT / "clients" / "go"
@@ -35,10 +39,19 @@ def go_binary() -> str:
     return found
 
 
-def go_env(url: str, tmp: Path) -> dict[str, str]:
+def go_env(url: str, tmp: Path, keyed: KeyedServer | None = None) -> dict[str, str]:
     cache = os.environ.get("GOCACHE") or str(Path.home() / ".cache" / "go-build")
+    auth = {}
+    if keyed is not None:
+        auth = {
+            "DATACAT_TEST_AUTH_URL": keyed.url,
+            "DATACAT_TEST_INGEST_KEY": keyed.keys["ingest"],
+            "DATACAT_TEST_READ_KEY": keyed.keys["read"],
+        }
+    environment = {k: v for k, v in os.environ.items() if k != "DATACAT_API_KEY"}
     return {
-        **os.environ,
+        **environment,
+        **auth,
         "DATACAT_TEST_URL": url,
         "GOFLAGS": "-mod=mod",
         "GOPROXY": "off",
@@ -69,9 +82,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
-def test_go_vet_gofmt_and_go_test_against_a_real_server(server: str, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KeyedServer]:
+    with keyed_server(tmp_path_factory.mktemp("go-client-keyed")) as running:
+        yield running
+
+
+def test_go_vet_gofmt_and_go_test_against_a_real_server(
+    server: str, keyed: KeyedServer, tmp_path: Path
+) -> None:
     go = go_binary()
-    env = go_env(server, tmp_path)
+    env = go_env(server, tmp_path, keyed)
 
     vet = run([go, "vet", "./..."], env)
     assert vet.returncode == 0, "go vet failed\n" + shown(vet)
@@ -85,6 +106,7 @@ def test_go_vet_gofmt_and_go_test_against_a_real_server(server: str, tmp_path: P
     assert test.returncode == 0, "go test failed\n" + shown(test)
     # The integration tests really ran (DATACAT_TEST_URL was set), they were not skipped.
     assert "--- PASS: TestIntegrationBatchSessionExactlyOnceOnResend" in test.stdout, shown(test)
+    assert "--- PASS: TestIntegrationAPIKey" in test.stdout, shown(test)
     assert "--- SKIP" not in test.stdout, shown(test)
 
 

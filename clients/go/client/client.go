@@ -6,10 +6,11 @@
 // written for the original compiles with only its import path changed. Beyond it:
 //
 //   - context-first variants of every call (CreateSessionCtx, GetSessionCtx, ...);
+//   - an API key (WithAPIKey, default $DATACAT_API_KEY) sent with every request;
 //   - creation options (WithProduct, WithVersion, WithHost, WithMetadata,
 //     WithHeartbeatTimeout);
-//   - typed errors: *APIError, with errors.Is(err, ErrNotFound) for 404 and
-//     errors.Is(err, ErrInvalid) for 422;
+//   - typed errors: *APIError, with errors.Is(err, ErrNotFound) for 404,
+//     errors.Is(err, ErrInvalid) for 422 and ErrUnauthorized / ErrForbidden for 401 / 403;
 //   - Heartbeat (keep-alives) and Batch (POST /api/batch);
 //   - BatchSession, which queues writes and delivers them from a background goroutine,
 //     exactly once, with retries; and Monitor, which detects a hung application.
@@ -26,6 +27,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -33,6 +35,9 @@ import (
 
 // DefaultTimeout is the HTTP timeout of the client NewClient makes.
 const DefaultTimeout = 30 * time.Second
+
+// APIKeyEnv is the environment variable NewClient takes the API key from.
+const APIKeyEnv = "DATACAT_API_KEY"
 
 // Session end statuses accepted by EndSessionAs.
 const (
@@ -43,18 +48,52 @@ const (
 // Client talks to one datacat server. Its methods are safe for concurrent use.
 //
 // The zero HTTPClient means http.DefaultClient; NewClient sets one with a 30 s timeout.
+// A non-empty APIKey is sent as "Authorization: Bearer KEY" with every request (direct
+// calls, BatchSession batches, Monitor keep-alives); NewClient takes it from
+// $DATACAT_API_KEY unless WithAPIKey says otherwise.
 type Client struct {
 	BaseURL    string
 	HTTPClient *http.Client
+	APIKey     APIKey
+}
+
+// APIKey is a datacat API key. Printing it (fmt's %v, %+v, %#v, %s, %q) shows
+// "[redacted]", so logging a Client never reveals its key; string(key) is the key.
+type APIKey string
+
+// String hides the key.
+func (k APIKey) String() string {
+	if k == "" {
+		return ""
+	}
+	return "[redacted]"
+}
+
+// GoString hides the key from %#v.
+func (k APIKey) GoString() string { return strconv.Quote(k.String()) }
+
+// ClientOption configures the client NewClient returns.
+type ClientOption func(*Client)
+
+// WithAPIKey sets the API key sent with every request, overriding $DATACAT_API_KEY; ""
+// sends none.
+func WithAPIKey(key string) ClientOption {
+	return func(c *Client) { c.APIKey = APIKey(strings.TrimSpace(key)) }
 }
 
 // NewClient returns a client for the datacat server at baseURL (e.g.
-// "http://localhost:8080") with a 30 s HTTP timeout.
-func NewClient(baseURL string) *Client {
-	return &Client{
+// "http://localhost:8080") with a 30 s HTTP timeout and the API key in $DATACAT_API_KEY
+// (if set); options override these.
+func NewClient(baseURL string, opts ...ClientOption) *Client {
+	c := &Client{
 		BaseURL:    strings.TrimRight(baseURL, "/"),
 		HTTPClient: &http.Client{Timeout: DefaultTimeout},
+		APIKey:     APIKey(strings.TrimSpace(os.Getenv(APIKeyEnv))),
 	}
+	for _, opt := range opts {
+		opt(c)
+	}
+	return c
 }
 
 // ---------------------------------------------------------------------------------------
@@ -381,13 +420,18 @@ func (c *Client) do(ctx context.Context, method, path string, body, out interfac
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json")
+	if c.APIKey != "" {
+		req.Header.Set("Authorization", "Bearer "+string(c.APIKey))
+	}
 	resp, err := c.httpClient().Do(req)
 	if err != nil {
 		return &TransportError{Method: method, Path: path, Err: err}
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return apiError(resp)
+		e := apiError(resp)
+		e.noKey = c.APIKey == ""
+		return e
 	}
 	if out == nil {
 		_, _ = io.Copy(io.Discard, resp.Body)
@@ -442,6 +486,12 @@ var (
 	ErrTooLarge = errors.New("datacat: request too large")
 	// ErrServer: the server failed or is unavailable (HTTP 5xx); worth retrying.
 	ErrServer = errors.New("datacat: server error")
+	// ErrUnauthorized: no API key, or one the server does not know or has revoked (HTTP
+	// 401). Never retried: the same key is refused again.
+	ErrUnauthorized = errors.New("datacat: authentication failed")
+	// ErrForbidden: the key's scope does not allow the call, e.g. a read key writing
+	// (HTTP 403). Never retried.
+	ErrForbidden = errors.New("datacat: forbidden")
 	// ErrClosed: the BatchSession was ended; the write was not queued.
 	ErrClosed = errors.New("datacat: session closed")
 	// ErrQueueFull: the BatchSession's queue is full and its overflow policy is DropNewest.
@@ -454,12 +504,24 @@ type APIError struct {
 	Status     int
 	Detail     interface{}
 	RetryAfter time.Duration // from a Retry-After header (503), else 0
+
+	noKey bool // the request carried no API key: a 401 says how to give one
 }
 
 func (e *APIError) Error() string {
 	detail, err := json.Marshal(e.Detail)
 	if err != nil {
 		detail = []byte(fmt.Sprint(e.Detail))
+	}
+	switch e.Status {
+	case http.StatusUnauthorized:
+		hint := ""
+		if e.noKey {
+			hint = "; no API key was sent: use WithAPIKey or set " + APIKeyEnv
+		}
+		return fmt.Sprintf("datacat: authentication failed (401): %s%s", detail, hint)
+	case http.StatusForbidden:
+		return fmt.Sprintf("datacat: forbidden (403): %s", detail)
 	}
 	return fmt.Sprintf("datacat: HTTP %d %s: %s", e.Status, http.StatusText(e.Status), detail)
 }
@@ -475,6 +537,10 @@ func (e *APIError) Is(target error) bool {
 		return e.Status == http.StatusRequestEntityTooLarge
 	case ErrServer:
 		return e.Status >= 500
+	case ErrUnauthorized:
+		return e.Status == http.StatusUnauthorized
+	case ErrForbidden:
+		return e.Status == http.StatusForbidden
 	}
 	return false
 }
@@ -500,6 +566,11 @@ func (e *invalidError) Unwrap() error        { return e.err }
 func (e *invalidError) Is(target error) bool { return target == ErrInvalid }
 
 func invalid(err error) error { return &invalidError{err: err} }
+
+// refusedKey: a 401 or 403, which the same key would get again.
+func refusedKey(err error) bool {
+	return errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrForbidden)
+}
 
 // retryable: connection errors, timeouts, 408, 429 and 5xx — never another 4xx.
 func retryable(err error) bool {

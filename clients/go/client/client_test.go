@@ -21,6 +21,7 @@ type recorded struct {
 	Query  string
 	Body   map[string]interface{}
 	Raw    string
+	Auth   string // the Authorization header
 }
 
 // fake is an httptest server that records requests and answers with a handler.
@@ -36,7 +37,8 @@ func newFake(t testing.TB, answer func(w http.ResponseWriter, r recorded, n int)
 	f := &fake{answer: answer}
 	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		raw, _ := io.ReadAll(req.Body)
-		rec := recorded{Method: req.Method, Path: req.URL.Path, Query: req.URL.RawQuery, Raw: string(raw)}
+		rec := recorded{Method: req.Method, Path: req.URL.Path, Query: req.URL.RawQuery, Raw: string(raw),
+			Auth: req.Header.Get("Authorization")}
 		if len(raw) > 0 {
 			_ = json.Unmarshal(raw, &rec.Body)
 		}

@@ -23,7 +23,9 @@ type MonitorConfig struct {
 	// KeepaliveTimeout: the server-side abandonment timeout each keep-alive arms
 	// (max(30 s, 3 × CheckInterval)).
 	KeepaliveTimeout time.Duration
-	// OnError, if set, is called when a keep-alive or a hung/recovered event fails.
+	// OnError, if set, is called when a keep-alive or a hung/recovered event fails. A
+	// keep-alive refused with 401/403 is reported once and ends the keep-alives (the same
+	// key would be refused every CheckInterval); hang detection goes on.
 	OnError func(error)
 }
 
@@ -63,6 +65,8 @@ type Monitor struct {
 	lastBeat time.Time
 	hungAt   time.Time // zero when not hung
 	stopped  bool
+
+	keepaliveRefused bool // only the monitor's goroutine touches it
 
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -205,14 +209,27 @@ func (m *Monitor) emit(name string, data map[string]interface{}) {
 }
 
 func (m *Monitor) sendKeepalive() {
+	if m.keepaliveRefused {
+		return
+	}
 	timeout := m.cfg.CheckInterval
 	if timeout < 5*time.Second {
 		timeout = 5 * time.Second
 	}
 	ctx, cancel := context.WithTimeout(m.ctx, timeout)
 	defer cancel()
-	if err := m.keepalive(ctx, m.cfg.KeepaliveTimeout); err != nil && m.ctx.Err() == nil && m.cfg.OnError != nil {
-		m.cfg.OnError(fmt.Errorf("datacat: keep-alive failed (will keep trying): %w", err))
+	err := m.keepalive(ctx, m.cfg.KeepaliveTimeout)
+	if err == nil || m.ctx.Err() != nil {
+		return
+	}
+	if refusedKey(err) {
+		m.keepaliveRefused = true
+		err = fmt.Errorf("datacat: keep-alives stopped, the server refused them: %w", err)
+	} else {
+		err = fmt.Errorf("datacat: keep-alive failed (will keep trying): %w", err)
+	}
+	if m.cfg.OnError != nil {
+		m.cfg.OnError(err)
 	}
 }
 

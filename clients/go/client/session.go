@@ -105,6 +105,11 @@ const maxKeptErrors = 100
 // a 422 naming items drops just those, any other 4xx drops the batch — never retried.
 // What was dropped is counted in Stats and kept in Errors.
 //
+// A 401 or 403 (the key is missing, unknown, revoked or of the wrong scope) is reported
+// once — one *DeliveryError in Errors and OnError, matching ErrUnauthorized or
+// ErrForbidden — and ends delivery: what is queued is dropped without a request, and
+// later logging calls return the refusal instead of queueing.
+//
 // Its methods are safe for concurrent use.
 type BatchSession struct {
 	client *Client
@@ -120,6 +125,7 @@ type BatchSession struct {
 	settled  uint64 // items delivered or dropped, in queue order
 	waiters  []waiter
 	closed   bool
+	refused  error // set by a 401/403: nothing more is sent
 	errs     []error
 	monitor  *Monitor
 
@@ -256,6 +262,12 @@ func (s *BatchSession) enqueue(e entry) error {
 	if s.closed {
 		s.mu.Unlock()
 		return ErrClosed
+	}
+	if s.refused != nil {
+		refused := s.refused
+		s.mu.Unlock()
+		atomic.AddInt64(&s.dropped, 1)
+		return refused
 	}
 	if len(s.queue) >= s.cfg.MaxQueue {
 		if s.cfg.Overflow == DropNewest {
@@ -487,9 +499,14 @@ func (s *BatchSession) drain() {
 			s.queue = nil
 		}
 		s.notFull.Broadcast()
+		refused := s.refused != nil
 		s.mu.Unlock()
 		if n == 0 {
 			return
+		}
+		if refused {
+			s.dropUnreported(n)
+			continue
 		}
 		s.deliver(items)
 	}
@@ -517,6 +534,12 @@ func (s *BatchSession) deliver(items []entry) {
 		if split != nil {
 			pending = append(split, pending...)
 		}
+		if s.refusal() != nil {
+			for _, chunk := range pending {
+				s.dropUnreported(len(chunk))
+			}
+			return
+		}
 		if s.stopping() {
 			for _, chunk := range pending {
 				s.drop(len(chunk), errors.New("session closed while the server was unreachable"))
@@ -541,6 +564,13 @@ func (s *BatchSession) send(current [][]byte) [][][]byte {
 		}
 		if s.stopping() {
 			s.drop(len(current), fmt.Errorf("session closed while the server was unreachable: %w", err))
+			return nil
+		}
+		if refusedKey(err) {
+			s.mu.Lock()
+			s.refused = fmt.Errorf("datacat: not queued, the server refused this session's writes: %w", err)
+			s.mu.Unlock()
+			s.drop(len(current), fmt.Errorf("the server refused the key, later writes are dropped unsent: %w", err))
 			return nil
 		}
 		if retryable(err) {
@@ -645,6 +675,18 @@ func (s *BatchSession) drop(count int, err error) {
 	if s.cfg.OnError != nil {
 		s.cfg.OnError(de)
 	}
+}
+
+// dropUnreported counts items lost to a refusal that was already reported once.
+func (s *BatchSession) dropUnreported(count int) {
+	atomic.AddInt64(&s.dropped, int64(count))
+	s.settle(count)
+}
+
+func (s *BatchSession) refusal() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refused
 }
 
 func (s *BatchSession) abandonQueue(reason string) {
