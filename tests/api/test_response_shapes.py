@@ -229,6 +229,12 @@ async def test_errors_match_their_shapes(call: Any, seeded: dict[str, str]) -> N
         assert body["detail"], (method, url)
 
 
+async def test_delete_answers_match_their_shapes(call: Any) -> None:
+    doomed = (await call("POST", "/api/sessions"))["session_id"]
+    assert await call("DELETE", f"/api/sessions/{doomed}") == {"status": "ok"}
+    assert (await call("DELETE", f"/api/sessions/{doomed}"))["detail"]
+
+
 def test_every_documented_operation_was_exercised(contract: Contract) -> None:
     """Runs after the tests above (file order); both backends add to one set."""
     documented = {
