@@ -6,7 +6,8 @@ metadata, state keys and values, event names and data, metric names and tags, an
 exception's type and message — carries script in each of the shapes that break out of
 text, attributes, ``<script>`` data blocks, templates and htmx attributes. Chromium then
 opens every page, the htmx partials (swapped in and opened alone), ``/docs`` (with an API
-answer that carries the strings) and ``/redoc``.
+answer that carries the strings), ``/redoc`` and the sign-in form (on a server that
+requires a key), which echoes the address it was asked for.
 
 Each page must show the strings as text (so the check is not vacuous) and must not: set
 ``window.__xss`` (every payload tries to), open a dialog, add an element the payload
@@ -191,6 +192,19 @@ def _assert_shows(text: str, *fields: str) -> None:
     assert not missing, f"not shown as text: {missing}"
 
 
+def _chart_label(tab: Tab, canvas_id: str) -> str | None:
+    """The label of the chart drawn on the canvas now in the page (after a swap, the new
+    one), read back from Chart.js: its name came through the JSON data block whole."""
+    return tab.page.evaluate(
+        """id => {
+             const chart = (window.datacatCharts || {})[id];
+             const drawn = chart && chart.canvas === document.getElementById(id);
+             return drawn ? chart.data.datasets[0].label : null;
+           }""",
+        canvas_id,
+    )
+
+
 SESSION_FIELDS = ("product", "version", "host")
 
 
@@ -251,8 +265,7 @@ def test_session_detail_and_its_partials(tab: Tab, hostile_server: Seeded) -> No
     _assert_shows(tab.text(), *DETAIL_FIELDS)
     assert FILTER_VALUE in tab.text()
     # The chart's label came through the JSON data block whole.
-    label = tab.page.evaluate("window.datacatCharts['chart-1'].data.datasets[0].label")
-    assert label == hostile_server.metric
+    assert _chart_label(tab, "chart-1") == hostile_server.metric
     tab.assert_safe()
 
     # The live refresh, with a stale state digest so every part (state too) is swapped.
@@ -264,6 +277,7 @@ def test_session_detail_and_its_partials(tab: Tab, hostile_server: Seeded) -> No
     for part in ("#session-head", "#events", "#charts", "#state", "#timeline"):
         eventually(lambda part=part: tab.page.locator(f"{part}[data-before]").count(), 0)
     _assert_shows(tab.text(), *DETAIL_FIELDS)
+    assert _chart_label(tab, "chart-1") == hostile_server.metric
     tab.assert_safe()
 
     # The events filter, typed: htmx swaps in the events table for that name only.
@@ -290,8 +304,7 @@ def test_metrics_explorer_with_a_state_filter(tab: Tab, hostile_server: Seeded) 
     tab.open("/metrics?" + urlencode(query))
     assert tab.page.get_by_test_id("sessions-matched").inner_text() == "1"
     assert tab.page.get_by_test_id("peak").inner_text() == "2"
-    label = tab.page.evaluate("window.datacatCharts['series-chart'].data.datasets[0].label")
-    assert label == hostile_server.metric
+    assert _chart_label(tab, "series-chart") == hostile_server.metric
     assert tab.page.locator("input[name=path]").input_value() == query["path"]
     assert tab.page.locator("input[name=value]").input_value() == FILTER_VALUE
     tab.assert_safe()
@@ -301,6 +314,7 @@ def test_metrics_explorer_with_a_state_filter(tab: Tab, hostile_server: Seeded) 
     eventually(lambda: tab.page.get_by_test_id("points").count(), 1)
     assert tab.page.get_by_test_id("points").inner_text() == "2"
     assert hostile_server.metric in tab.page.locator("#metric-name").inner_text()
+    eventually(lambda: _chart_label(tab, "series-chart"), hostile_server.metric)
     tab.assert_safe()
 
 
@@ -354,3 +368,33 @@ def test_the_policy_is_what_stops_markup(tab: Tab) -> None:
     tab.page.evaluate(f"document.querySelector('main').innerHTML += {VECTORS[1]!r}")
     eventually(lambda: len(tab.page.evaluate("window.__violations")) > 0, True)
     assert tab.page.evaluate("typeof window.__xss") == "undefined"
+
+
+@pytest.fixture(scope="module")
+def locked_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    db = tmp_path_factory.mktemp("locked") / "locked.db"
+    with serve(f"sqlite+aiosqlite:///{db}", env={"DATACAT_REQUIRE_AUTH": "true"}) as url:
+        yield url
+
+
+def test_sign_in_page(browser: Any, locked_server: str) -> None:
+    """The one page that echoes the address it was asked for (``next``) into the form."""
+    context = browser.new_context(base_url=locked_server)
+    try:
+        tab = Tab(context.new_page())
+        back = "/sessions?product=" + quote(PAYLOAD, safe="")
+        tab.open(back)  # redirected to the sign-in form, which keeps where to go back to
+        assert tab.page.url.startswith(f"{locked_server}/signin?next=")
+        assert tab.page.locator("input[name=next]").input_value() == back
+        tab.assert_safe()
+        # Asked for with the payload itself as the place to go back to, and then refused.
+        tab.open("/signin?next=" + quote(f"/{PAYLOAD}", safe=""))
+        assert tab.page.locator("input[name=next]").input_value() == f"/{PAYLOAD}"
+        tab.assert_safe()
+        tab.page.fill("input[name=key]", PAYLOAD)
+        tab.page.click("#signin button[type=submit]")
+        tab.page.wait_for_selector("#signin-error")
+        assert tab.page.locator("input[name=next]").input_value() == f"/{PAYLOAD}"
+        tab.assert_safe()
+    finally:
+        context.close()
