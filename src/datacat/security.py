@@ -55,6 +55,9 @@ COMMON = (
 )
 CORS_METHODS = ("GET", "HEAD", "POST", "DELETE")
 CORS_HEADERS = ("Authorization", "Content-Type")
+CORS_EXPOSED = ("Retry-After", "WWW-Authenticate")
+"""What a script on an allowed origin may read besides the body: when to retry a 429 or
+503, and why a 401 refused it."""
 
 
 REDOC_STYLE_HASHES = (
@@ -154,7 +157,7 @@ def install(app: Starlette, settings: Settings) -> None:
                 allow_origins=origins,
                 allow_methods=CORS_METHODS,
                 allow_headers=CORS_HEADERS,
-                expose_headers=("Retry-After",),
+                expose_headers=CORS_EXPOSED,
                 max_age=600,
             )
         return SecurityHeaders(stack, page, api)

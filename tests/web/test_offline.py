@@ -5,12 +5,15 @@ address through and records (and aborts) anything else; the ``request`` event al
 what the page tried that its policy blocked before it went out. ``/docs`` and ``/redoc``
 must render from the vendored files. Over plain HTTP: the security headers on a page, an
 API answer, a static file and answers refused before the app; CORS off by default and,
-with ``DATACAT_CORS_ORIGINS`` set, on for the listed origins only.
+with ``DATACAT_CORS_ORIGINS`` set, on for the listed origins only — on a server that
+requires a key, whose preflights need none and whose 401s still carry the CORS headers.
 """
 
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -184,37 +187,71 @@ def test_cors_is_off_by_default(http: httpx.Client) -> None:
     assert "access-control-allow-origin" not in answer.headers
 
 
+class CorsServer:
+    def __init__(self, url: str, read_key: str) -> None:
+        self.url = url
+        self.read_key = read_key
+
+
 @pytest.fixture(scope="module")
-def cors_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def cors_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CorsServer]:
+    """CORS for two origins, on a server that requires a key (a read key is made)."""
     db: Path = tmp_path_factory.mktemp("cors") / "cors.db"
-    env = {"DATACAT_CORS_ORIGINS": "http://allowed.example:3000, https://also.example"}
-    with serve(f"sqlite+aiosqlite:///{db}", env=env) as url:
-        yield url
+    database = f"sqlite+aiosqlite:///{db}"
+    env = {
+        "DATACAT_CORS_ORIGINS": "http://allowed.example:3000, https://also.example",
+        "DATACAT_REQUIRE_AUTH": "true",
+    }
+    with serve(database, env=env) as url:
+        create = [*"keys create --scope read --database-url".split(), database]
+        made = subprocess.run(
+            [sys.executable, "-m", "datacat.cli", *create],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        yield CorsServer(url, made.stdout.strip())
 
 
-def test_cors_answers_listed_origins_only(cors_server: str) -> None:
+def test_cors_answers_listed_origins_only(cors_server: CorsServer) -> None:
     allowed = "http://allowed.example:3000"
-    with httpx.Client(base_url=cors_server) as http:
+    stranger = "https://not-listed.example"
+    key = {"authorization": f"Bearer {cors_server.read_key}"}
+    with httpx.Client(base_url=cors_server.url) as http:
+        # The preflight carries no key by design; it is answered before any key check.
         preflight = http.options("/api/sessions", headers={"origin": allowed, **PREFLIGHT})
         assert preflight.status_code == 200
         assert preflight.headers["access-control-allow-origin"] == allowed
-        allow_headers = preflight.headers["access-control-allow-headers"].lower()
-        assert "authorization" in allow_headers
+        assert "authorization" in preflight.headers["access-control-allow-headers"].lower()
         assert "POST" in preflight.headers["access-control-allow-methods"]
-
-        stranger = "https://not-listed.example"
         refused = http.options("/api/sessions", headers={"origin": stranger, **PREFLIGHT})
         assert refused.status_code == 400
         assert "access-control-allow-origin" not in refused.headers
 
-        answer = http.get("/api/sessions", headers={"origin": allowed})
+        answer = _answered(http, {"origin": allowed, **key})
         assert answer.headers["access-control-allow-origin"] == allowed
         _assert_headers(answer, API_POLICY)
-        missing = http.get("/api/sessions/no-such-session", headers={"origin": allowed})
-        assert missing.status_code == 404
-        assert missing.headers["access-control-allow-origin"] == allowed
-        answer = http.get("/api/sessions", headers={"origin": stranger})
+        # A refusal reaches the other origin's script too, with the header that explains it.
+        unauthorized = http.get("/api/sessions", headers={"origin": allowed})
+        assert unauthorized.status_code == 401
+        assert unauthorized.headers["access-control-allow-origin"] == allowed
+        assert "www-authenticate" in unauthorized.headers["access-control-expose-headers"].lower()
+        _assert_headers(unauthorized, API_POLICY)
+        answer = http.get("/api/sessions", headers={"origin": stranger, **key})
+        assert answer.status_code == 200
         assert "access-control-allow-origin" not in answer.headers
+
+
+def _answered(http: httpx.Client, headers: dict[str, str]) -> httpx.Response:
+    """The first 200: a key made by another process is seen within about a second."""
+
+    def attempt() -> httpx.Response | None:
+        response = http.get("/api/sessions", headers=headers)
+        return response if response.status_code == 200 else None
+
+    answer = eventually(attempt, timeout=10)
+    assert answer is not None
+    return answer
 
 
 def test_cors_origins_setting() -> None:
