@@ -11,14 +11,14 @@ import sys
 from collections.abc import Sequence
 from typing import cast
 
-from datacat.commands import keys, serve
+from datacat.commands import keys, prune, serve, transfer
 
 DESCRIPTION = (
     "datacat: sessions, state, events and metrics over HTTP. "
     "'datacat serve' runs the service; 'datacat db upgrade' migrates the database."
 )
 
-COMMAND_MODULES = (serve, keys)
+COMMAND_MODULES = (serve, keys, prune, transfer)
 
 
 def _parser() -> argparse.ArgumentParser:

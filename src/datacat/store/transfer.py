@@ -1,0 +1,414 @@
+"""Export and import: every session with its history, events and metrics, as JSON Lines.
+
+The export reads in one snapshot (a single read transaction; REPEATABLE READ on
+PostgreSQL), so a server writing meanwhile cannot tear a session or shift the counts, and
+it holds at most a chunk of rows per table whatever the sizes: sessions come a page at a
+time, and within a page the small sessions' rows are read together (as many sessions per
+query as fit in a chunk) while a large session's are read alone, chunk by chunk, each
+chunk written out before the next is read.
+
+Metrics have no (session, id) index, and a large session's metrics must still come out in
+id order (the order the API shows them in). Read through the (session, name, …) index,
+every chunk would sort the whole session again; read along the primary key, a chunk scans
+every other session's metrics stored in between. Each large session takes whichever
+costs fewer rows, judged from its count and its first and last id.
+
+The import applies what the writer would: a new ``pk`` for each session, JSON stored as
+the writer stores it, every metric name in ``metric_names``. Each group of sessions goes
+in in one transaction, under the same write lock as the server's writer, so a session is
+stored whole or not at all and a server running on the same database keeps working.
+A session whose id is already stored is skipped, whole: importing a file twice stores it
+once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from itertools import groupby
+from operator import itemgetter
+from typing import Any
+
+import orjson
+from sqlalchemy import Column, ColumnElement, Select, Table, Text, func, select, type_coerce
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from datacat.store import transferformat as fmt
+from datacat.store.bulk import EVENTS, METRICS, STATE_HISTORY, TableSpec, insert_rows
+from datacat.store.database import create_engine, create_sync_writer
+from datacat.store.tables import events, metric_names, metrics, sessions, state_history
+from datacat.store.writelock import WriteLock
+
+SESSION_PAGE = 200
+CHUNK = 5000
+"""Rows per read, and per insert statement."""
+GROUP_ROWS = 20_000
+GROUP_SESSIONS = 500
+"""An import transaction closes once it holds this many rows or sessions (a session
+larger than that is its own transaction)."""
+
+_HEAD_COLUMNS = tuple(sessions.c[key] for key in sorted(fmt.HEAD_KEYS))
+
+
+@dataclass(slots=True)
+class Counts:
+    sessions: int = 0
+    skipped: int = 0
+    """Import only: sessions already stored (or repeated in the file), left as they were."""
+    state_history: int = 0
+    events: int = 0
+    metrics: int = 0
+
+    def describe(self) -> str:
+        return (
+            f"{self.sessions:,} sessions ({self.state_history:,} state patches, "
+            f"{self.events:,} events, {self.metrics:,} metrics)"
+        )
+
+
+# -- export -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Kind:
+    table: Table
+    fields: tuple[ColumnElement[Any], ...]
+    """What the line keeps of a row; its JSON column comes as stored (see ``_decoded``)."""
+    json_at: int
+    encode: Callable[[Sequence[Any], Sequence[Any]], bytes]
+    span_reads: bool
+    """Large sessions may be read along the primary key (no (session, id) index)."""
+
+
+def _raw(column: Column[Any]) -> ColumnElement[Any]:
+    return type_coerce(column, Text)
+
+
+_KINDS = (
+    _Kind(
+        state_history,
+        (state_history.c.ts_us, _raw(state_history.c.patch), state_history.c.client_id),
+        1,
+        fmt.history_rows,
+        False,
+    ),
+    _Kind(
+        events,
+        (events.c.ts_us, events.c.name, _raw(events.c.data), events.c.client_id),
+        2,
+        fmt.event_rows,
+        False,
+    ),
+    _Kind(
+        metrics,
+        (
+            metrics.c.ts_us,
+            metrics.c.name,
+            metrics.c.value,
+            _raw(metrics.c.tags),
+            metrics.c.client_id,
+        ),
+        3,
+        fmt.metric_rows,
+        True,
+    ),
+)
+_SEPARATORS = (b"", fmt.HISTORY_TO_EVENTS, fmt.EVENTS_TO_METRICS)
+
+
+@dataclass(frozen=True, slots=True)
+class _Extent:
+    """A session's rows in one table: how many, and their first and last id."""
+
+    count: int
+    first: int
+    last: int
+
+
+class _PageRows:
+    """One table's rows for a page of sessions, encoded; ``pieces_of`` in the page's order.
+
+    Rows are selected as (fields…, session_pk, id), so the encoders see the fields first.
+    """
+
+    def __init__(
+        self, conn: AsyncConnection, kind: _Kind, extents: dict[int, _Extent], order: list[int]
+    ) -> None:
+        self._conn = conn
+        self._kind = kind
+        self._decode = conn.dialect.name == "sqlite"
+        self._extents = extents
+        self._batch_of: dict[int, list[int]] = {}
+        self._read: dict[int, bytes] = {}
+        batch: list[int] = []
+        held = 0
+        for pk in order:
+            extent = extents.get(pk)
+            if extent is None or extent.count > CHUNK:
+                continue
+            if batch and held + extent.count > CHUNK:
+                batch, held = [], 0
+            batch.append(pk)
+            held += extent.count
+            self._batch_of[pk] = batch
+
+    def count(self, pk: int) -> int:
+        extent = self._extents.get(pk)
+        return 0 if extent is None else extent.count
+
+    async def pieces_of(self, pk: int) -> AsyncIterator[bytes]:
+        """The session's rows as comma-separated JSON objects, a chunk per piece."""
+        extent = self._extents.get(pk)
+        if extent is None:
+            return
+        if extent.count <= CHUNK:
+            if pk not in self._read:
+                await self._read_batch(self._batch_of[pk])
+            yield self._read.pop(pk)
+            return
+        async for piece in self._read_large(pk, extent):
+            yield piece
+
+    def _select(self) -> Select[Any]:
+        table = self._kind.table
+        return select(*self._kind.fields, table.c.session_pk, table.c.id)
+
+    def _encode(self, rows: Sequence[Any]) -> bytes:
+        at = self._kind.json_at
+        values = [row[at] for row in rows]
+        return self._kind.encode(rows, _decoded(values) if self._decode else values)
+
+    async def _read_batch(self, pks: list[int]) -> None:
+        table = self._kind.table
+        query = (
+            self._select()
+            .where(table.c.session_pk.in_(pks))
+            .order_by(table.c.session_pk, table.c.id)
+        )
+        rows = (await self._conn.execute(query)).all()
+        pk_at = len(self._kind.fields)
+        for pk, session_rows in groupby(rows, key=itemgetter(pk_at)):
+            self._read[pk] = self._encode(list(session_rows))
+
+    async def _read_large(self, pk: int, extent: _Extent) -> AsyncIterator[bytes]:
+        table = self._kind.table
+        session: ColumnElement[bool] = table.c.session_pk == pk
+        upto: list[ColumnElement[bool]] = []
+        chunks = -(-extent.count // CHUNK)
+        if self._kind.span_reads and extent.last - extent.first < chunks * extent.count:
+            # ``+ 0`` keeps the planner off the (session, name, …) index, whose order is
+            # not the ids': the read walks the primary key from one chunk's end onward.
+            session = (table.c.session_pk + 0) == pk
+            upto = [table.c.id <= extent.last]
+        after = extent.first - 1
+        while True:
+            query = (
+                self._select()
+                .where(session, table.c.id > after, *upto)
+                .order_by(table.c.id)
+                .limit(CHUNK)
+            )
+            rows = (await self._conn.execute(query)).all()
+            if not rows:
+                return
+            after = rows[-1][-1]
+            yield self._encode(rows)
+            if len(rows) < CHUNK:
+                return
+
+
+def _decoded(stored: list[Any]) -> list[Any]:
+    """SQLite's JSON column as Python values, in one ``orjson`` call for the whole chunk.
+
+    The column has numeric affinity, so a value that is a bare number comes back as
+    that number rather than its text (``database._json_loads``); NULL is JSON null.
+    """
+    texts = [
+        value if type(value) is str else "null" if value is None else orjson.dumps(value).decode()
+        for value in stored
+    ]
+    decoded: list[Any] = orjson.loads("[" + ",".join(texts) + "]")
+    return decoded
+
+
+async def _extents(conn: AsyncConnection, table: Table, pks: list[int]) -> dict[int, _Extent]:
+    query = (
+        select(table.c.session_pk, func.count(), func.min(table.c.id), func.max(table.c.id))
+        .where(table.c.session_pk.in_(pks))
+        .group_by(table.c.session_pk)
+    )
+    return {pk: _Extent(count, first, last) for pk, count, first, last in await conn.execute(query)}
+
+
+Write = Callable[[bytes], object]
+Progress = Callable[[int, int], object]
+"""Called with (sessions done, sessions in all) at the start and after each session."""
+
+
+async def export_sessions(
+    engine: AsyncEngine, since_us: int | None, write: Write, progress: Progress | None = None
+) -> Counts:
+    """Write every session whose last activity (``last_seen_us``) is at or after
+    ``since_us`` (all when None), one line each, oldest first."""
+    counts = Counts()
+    async with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn = await conn.execution_options(
+                isolation_level="REPEATABLE READ", postgresql_readonly=True
+            )
+        async with conn.begin():
+            chosen = [] if since_us is None else [sessions.c.last_seen_us >= since_us]
+            total = int(
+                await conn.scalar(select(func.count()).select_from(sessions).where(*chosen)) or 0
+            )
+            if progress is not None:
+                progress(0, total)
+            after = 0
+            while True:
+                query = (
+                    select(sessions.c.pk, *_HEAD_COLUMNS)
+                    .where(sessions.c.pk > after, *chosen)
+                    .order_by(sessions.c.pk)
+                    .limit(SESSION_PAGE)
+                )
+                page = [dict(row) for row in (await conn.execute(query)).mappings()]
+                if not page:
+                    return counts
+                order = [row["pk"] for row in page]
+                readers = [
+                    _PageRows(conn, kind, await _extents(conn, kind.table, order), order)
+                    for kind in _KINDS
+                ]
+                for row in page:
+                    pk = row["pk"]
+                    write(fmt.head(row))
+                    for separator, reader in zip(_SEPARATORS, readers, strict=True):
+                        write(separator)
+                        first = True
+                        async for piece in reader.pieces_of(pk):
+                            write(piece if first else b"," + piece)
+                            first = False
+                    write(fmt.TAIL)
+                    history, logged, measured = (reader.count(pk) for reader in readers)
+                    counts.state_history += history
+                    counts.events += logged
+                    counts.metrics += measured
+                    counts.sessions += 1
+                    if progress is not None:
+                        progress(counts.sessions, total)
+                after = order[-1]
+
+
+# -- import -----------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Group:
+    records: list[fmt.SessionRecord] = field(default_factory=list)
+    ids: set[str] = field(default_factory=set)
+    rows: int = 0
+    first_line: int = 0
+    last_line: int = 0
+
+
+class GroupFailed(RuntimeError):
+    """A group's transaction failed in the database: none of its sessions was stored."""
+
+    def __init__(self, first_line: int, last_line: int, cause: Exception) -> None:
+        lines = (
+            f"line {first_line}" if first_line == last_line else f"lines {first_line}-{last_line}"
+        )
+        super().__init__(f"{lines} not imported: {cause}")
+
+
+class Importer:
+    """Takes checked lines (``add``) and stores them a group per transaction; ``flush``
+    stores what is waiting (call it at the end, and before reporting a bad line, so every
+    line before it is in)."""
+
+    def __init__(self, url: str) -> None:
+        self._engine = create_engine(url, pool_size=1)
+        self._sync = create_sync_writer(self._engine)
+        self._lock = WriteLock.for_url(url)
+        self._group = _Group()
+        self.counts = Counts()
+
+    async def add(self, record: fmt.SessionRecord, line: int) -> None:
+        group = self._group
+        if record.id in group.ids:
+            self.counts.skipped += 1
+            return
+        if not group.records:
+            group.first_line = line
+        group.last_line = line
+        group.records.append(record)
+        group.ids.add(record.id)
+        group.rows += record.rows
+        if group.rows >= GROUP_ROWS or len(group.records) >= GROUP_SESSIONS:
+            await self.flush()
+
+    async def flush(self) -> None:
+        group, self._group = self._group, _Group()
+        if not group.records:
+            return
+        try:
+            async with self._lock.hold():
+                if self._sync is not None:
+                    with self._sync.connect() as conn, conn.begin():
+                        stored = _write(conn, group.records)
+                else:
+                    async with self._engine.connect() as aconn, aconn.begin():
+                        stored = await aconn.run_sync(_write, group.records)
+        except DBAPIError as exc:
+            raise GroupFailed(group.first_line, group.last_line, exc.orig or exc) from exc
+        total = self.counts
+        total.sessions += stored.sessions
+        total.skipped += stored.skipped
+        total.state_history += stored.state_history
+        total.events += stored.events
+        total.metrics += stored.metrics
+
+    async def close(self) -> None:
+        if self._sync is not None:
+            self._sync.dispose()
+        await self._engine.dispose()
+        self._lock.close()
+
+
+def _write(conn: Connection, records: list[fmt.SessionRecord]) -> Counts:
+    dialect: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
+    inserted = conn.execute(
+        dialect.insert(sessions)
+        .on_conflict_do_nothing(index_elements=[sessions.c.id])
+        .returning(sessions.c.pk, sessions.c.id),
+        [record.session for record in records],
+    )
+    pks = {session_id: pk for pk, session_id in inserted}
+    stored = Counts()
+    names: set[str] = set()
+    for record in records:
+        pk = pks.get(record.id)
+        if pk is None:
+            stored.skipped += 1
+            continue
+        stored.sessions += 1
+        stored.state_history += _insert(conn, STATE_HISTORY, pk, record.history)
+        stored.events += _insert(conn, EVENTS, pk, record.events)
+        stored.metrics += _insert(conn, METRICS, pk, record.metrics)
+        names.update(row[1] for row in record.metrics)
+    if names:
+        conn.execute(
+            dialect.insert(metric_names).on_conflict_do_nothing(),
+            [{"name": name} for name in sorted(names)],
+        )
+    return stored
+
+
+def _insert(conn: Connection, spec: TableSpec, pk: int, rows: list[Any]) -> int:
+    for start in range(0, len(rows), CHUNK):
+        part = [(pk, *row) for row in rows[start : start + CHUNK]]
+        insert_rows(conn, spec, part, skip_duplicates=False)
+    return len(rows)

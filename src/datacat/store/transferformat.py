@@ -1,0 +1,298 @@
+"""The export's line format, written and checked without touching a database.
+
+One session per line: its columns as stored, then ``state_history``, ``events`` and
+``metrics``, each a list of objects in the order they were stored. Times are the stored
+integer microseconds, so they come back exactly. Every JSON value a user sent (state,
+metadata, patches, event data, tags) is written with its object keys sorted: SQLite keeps
+keys in the order they arrived and PostgreSQL's ``jsonb`` reorders them, and a JSON
+object's keys have no order, so sorting costs nothing and makes a session export to the
+same bytes from either database.
+
+``parse_line`` holds an imported line to the rules the API holds a write to (names,
+labels, client ids, finite numbers, no NUL), plus what the columns need (times a
+datetime can show, statuses the service knows), so a bad line is refused with the field
+named instead of failing in the database or, later, in a page that renders it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from datacat.jsoncheck import check_json
+from datacat.store.status import STATUSES
+
+SORTED = orjson.OPT_SORT_KEYS
+
+HEAD_KEYS = frozenset(
+    {
+        "id",
+        "created_us",
+        "updated_us",
+        "ended_us",
+        "last_seen_us",
+        "active",
+        "status",
+        "state",
+        "product",
+        "version",
+        "host",
+        "metadata",
+        "heartbeat_timeout_s",
+    }
+)
+LIST_KEYS = ("state_history", "events", "metrics")
+LINE_KEYS = HEAD_KEYS | frozenset(LIST_KEYS)
+HISTORY_KEYS = frozenset({"ts_us", "patch", "client_id"})
+EVENT_KEYS = frozenset({"ts_us", "name", "data", "client_id"})
+METRIC_KEYS = frozenset({"ts_us", "name", "value", "tags", "client_id"})
+
+# What a datetime can hold (years 1 to 9999): the API renders every time as RFC 3339.
+MIN_US = -62_135_596_800_000_000
+MAX_US = 253_402_300_799_999_999
+MAX_ID = 36
+MAX_LABEL = 256
+MAX_CLIENT_ID = 64
+MAX_TIMEOUT_S = 365 * 86400
+_ESCAPED_NUL = b"\\u0000"
+
+
+# -- writing ----------------------------------------------------------------------------
+
+
+def head(row: dict[str, Any]) -> bytes:
+    """The line up to its first list, left open: ``{...,"state_history":[``."""
+    fields = {key: row[key] for key in HEAD_KEYS}
+    fields["active"] = bool(fields["active"])
+    return orjson.dumps(fields, option=SORTED)[:-1] + b',"state_history":['
+
+
+HISTORY_TO_EVENTS = b'],"events":['
+EVENTS_TO_METRICS = b'],"metrics":['
+TAIL = b"]}\n"
+
+
+def history_rows(rows: Sequence[Sequence[Any]], patches: Sequence[Any]) -> bytes:
+    """Rows of (ts_us, _, client_id, …) with their decoded patches: comma-joined objects."""
+    items = [
+        {"ts_us": row[0], "patch": patch, "client_id": row[2]}
+        for row, patch in zip(rows, patches, strict=True)
+    ]
+    return orjson.dumps(items, option=SORTED)[1:-1]
+
+
+def event_rows(rows: Sequence[Sequence[Any]], data: Sequence[Any]) -> bytes:
+    """Rows of (ts_us, name, _, client_id, …) with their decoded data."""
+    items = [
+        {"ts_us": row[0], "name": row[1], "data": value, "client_id": row[3]}
+        for row, value in zip(rows, data, strict=True)
+    ]
+    return orjson.dumps(items, option=SORTED)[1:-1]
+
+
+def metric_rows(rows: Sequence[Sequence[Any]], tags: Sequence[Any]) -> bytes:
+    """Rows of (ts_us, name, value, _, client_id, …) with their decoded tags."""
+    items = [
+        {"ts_us": row[0], "name": row[1], "value": row[2], "tags": value, "client_id": row[4]}
+        for row, value in zip(rows, tags, strict=True)
+    ]
+    return orjson.dumps(items, option=SORTED)[1:-1]
+
+
+# -- reading ----------------------------------------------------------------------------
+
+
+class LineError(ValueError):
+    """What is wrong with a line, and where: ``events[3].name: must be ...``."""
+
+    def __init__(self, message: str, where: str = "") -> None:
+        super().__init__(f"{where}: {message}" if where else message)
+        self.message = message
+        self.where = where
+
+    def inside(self, outer: str) -> LineError:
+        """The same error, seen from the list or object holding the value."""
+        return LineError(self.message, f"{outer}.{self.where}" if self.where else outer)
+
+
+@dataclass(slots=True)
+class SessionRecord:
+    """One line, checked and ready to insert: JSON values of the child rows are already
+    encoded, as the writer's bulk inserts take them; the session's pk is not known yet."""
+
+    session: dict[str, Any]
+    history: list[tuple[int, str, str | None]] = field(default_factory=list)
+    events: list[tuple[int, str, str, str | None]] = field(default_factory=list)
+    metrics: list[tuple[int, str, float, str, str | None]] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return str(self.session["id"])
+
+    @property
+    def rows(self) -> int:
+        return len(self.history) + len(self.events) + len(self.metrics)
+
+
+def parse_line(line: bytes) -> SessionRecord:
+    """One exported line → a ``SessionRecord``; raises ``LineError`` naming what is wrong."""
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        raise LineError(f"not valid JSON: {exc}") from None
+    if type(value) is not dict:
+        raise LineError("must be a JSON object (one session)")
+    _same_keys(value, LINE_KEYS)
+    session = {key: value[key] for key in HEAD_KEYS}
+    _session(session)
+    record = SessionRecord(session)
+    lists: tuple[tuple[str, Callable[[Any, set[str]], Any], list[Any]], ...] = (
+        ("state_history", _history_row, record.history),
+        ("events", _event_row, record.events),
+        ("metrics", _metric_row, record.metrics),
+    )
+    for key, check, out in lists:
+        items = value[key]
+        if type(items) is not list:
+            raise LineError("must be a list", key)
+        seen: set[str] = set()
+        append = out.append
+        for index, item in enumerate(items):
+            try:
+                append(check(item, seen))
+            except LineError as exc:
+                raise exc.inside(f"{key}[{index}]") from None
+    return record
+
+
+def _session(s: dict[str, Any]) -> None:
+    session_id = s["id"]
+    if type(session_id) is not str or not 0 < len(session_id) <= MAX_ID or "\x00" in session_id:
+        raise LineError(f"must be a string of 1 to {MAX_ID} characters", "id")
+    for key in ("created_us", "updated_us", "last_seen_us"):
+        _time(s[key], key)
+    if s["ended_us"] is not None:
+        _time(s["ended_us"], "ended_us")
+    if s["status"] not in STATUSES:
+        raise LineError(f"must be one of {', '.join(STATUSES)}", "status")
+    if type(s["active"]) is not bool:
+        raise LineError("must be true or false", "active")
+    for key in ("product", "version", "host"):
+        if s[key] is not None:
+            _label(s[key], key)
+    if type(s["state"]) is not dict:
+        raise LineError("must be an object", "state")
+    _encode(s["state"], "state")
+    if s["metadata"] is not None:
+        if type(s["metadata"]) is not dict:
+            raise LineError("must be an object or null", "metadata")
+        _encode(s["metadata"], "metadata")
+    timeout = s["heartbeat_timeout_s"]
+    if timeout is not None:
+        if type(timeout) not in (int, float) or not 0 < timeout <= MAX_TIMEOUT_S:
+            raise LineError(
+                f"must be null or seconds above 0 and at most {MAX_TIMEOUT_S}",
+                "heartbeat_timeout_s",
+            )
+        s["heartbeat_timeout_s"] = float(timeout)
+
+
+def _history_row(item: Any, seen: set[str]) -> tuple[int, str, str | None]:
+    _row(item, HISTORY_KEYS)
+    patch = item["patch"]
+    if type(patch) is not dict:
+        raise LineError("must be an object", "patch")
+    return _time(item["ts_us"], "ts_us"), _encode(patch, "patch"), _client_id(item, seen)
+
+
+def _event_row(item: Any, seen: set[str]) -> tuple[int, str, str, str | None]:
+    _row(item, EVENT_KEYS)
+    return (
+        _time(item["ts_us"], "ts_us"),
+        _name(item["name"]),
+        _encode(item["data"], "data"),
+        _client_id(item, seen),
+    )
+
+
+def _metric_row(item: Any, seen: set[str]) -> tuple[int, str, float, str, str | None]:
+    _row(item, METRIC_KEYS)
+    value = item["value"]
+    if type(value) not in (float, int) or not math.isfinite(value):
+        raise LineError("must be a finite number", "value")
+    tags = item["tags"]
+    if type(tags) is list:
+        for position, tag in enumerate(tags):
+            _label(tag, f"tags[{position}]")
+    elif tags is not None and type(tags) is not dict:
+        raise LineError("must be a list of strings, an object or null", "tags")
+    return (
+        _time(item["ts_us"], "ts_us"),
+        _name(item["name"]),
+        float(value),
+        _encode(tags, "tags"),
+        _client_id(item, seen),
+    )
+
+
+def _same_keys(value: dict[str, Any], expected: frozenset[str]) -> None:
+    missing = sorted(expected - value.keys())
+    if missing:
+        raise LineError(f"missing field {missing[0]!r}")
+    unknown = sorted(value.keys() - expected)
+    if unknown:
+        raise LineError(f"unknown field {unknown[0]!r}")
+
+
+def _row(item: Any, keys: frozenset[str]) -> None:
+    if type(item) is not dict:
+        raise LineError("must be an object")
+    if item.keys() != keys:
+        _same_keys(item, keys)
+
+
+def _time(value: Any, where: str) -> int:
+    if type(value) is not int or not MIN_US <= value <= MAX_US:
+        raise LineError("must be integer microseconds since 1970 (years 1 to 9999)", where)
+    return value
+
+
+def _label(value: Any, where: str) -> None:
+    if type(value) is not str or len(value) > MAX_LABEL or "\x00" in value:
+        raise LineError(f"must be a string of at most {MAX_LABEL} characters, no NUL", where)
+
+
+def _name(value: Any) -> str:
+    if type(value) is not str or not 0 < len(value) <= MAX_LABEL or "\x00" in value:
+        raise LineError(f"must be a string of 1 to {MAX_LABEL} characters, no NUL", "name")
+    return value
+
+
+def _client_id(item: dict[str, Any], seen: set[str]) -> str | None:
+    value = item["client_id"]
+    if value is None:
+        return None
+    if type(value) is not str or not 0 < len(value) <= MAX_CLIENT_ID or "\x00" in value:
+        raise LineError(
+            f"must be null or a string of 1 to {MAX_CLIENT_ID} characters, no NUL", "client_id"
+        )
+    if value in seen:
+        raise LineError(f"{value!r} appears twice in this session", "client_id")
+    seen.add(value)
+    return value
+
+
+def _encode(value: Any, where: str) -> str:
+    """The JSON text to store; PostgreSQL refuses a NUL anywhere in it (``jsoncheck``
+    tells a real NUL from a backslash followed by ``u0000``)."""
+    encoded = orjson.dumps(value)
+    if _ESCAPED_NUL in encoded:
+        try:
+            check_json(value)
+        except ValueError as exc:
+            raise LineError(str(exc), where) from None
+    return encoded.decode()
