@@ -8,11 +8,12 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
 from datacat.limits import LimitExceeded
+from datacat.store.database import is_unavailable
 from datacat.store.repository import InvalidCursor, SessionNotFound
 
 log = logging.getLogger(__name__)
@@ -68,13 +69,15 @@ async def _method_not_allowed(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": exc.detail}, status_code=405, headers=headers)
 
 
-async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
-    log.error("database unavailable: %s", exc)
-    return JSONResponse(
-        {"detail": "the database is unavailable; retry later"},
-        status_code=503,
-        headers={"Retry-After": "1"},
-    )
+UNAVAILABLE = "the database is unavailable; retry later"
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DBAPIError)
+    if not is_unavailable(exc):
+        return await _unexpected(request, exc)
+    log.error("database unavailable: %s", exc.orig)  # the driver's words, not the SQL
+    return JSONResponse({"detail": UNAVAILABLE}, status_code=503, headers={"Retry-After": "1"})
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -88,8 +91,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(InvalidCursor, _bad_cursor)
     app.add_exception_handler(LimitExceeded, _over_limit)
     app.add_exception_handler(405, _method_not_allowed)
-    # Lost connections, locks held past the busy timeout: the client should retry, and
-    # the Python client does (it retries 5xx with backoff).
-    app.add_exception_handler(OperationalError, _database_unavailable)
-    app.add_exception_handler(InterfaceError, _database_unavailable)
+    # Lost connections, locks held past the busy timeout, a full disk: the client should
+    # retry, and the Python client does (it retries 5xx with backoff).
+    app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(Exception, _unexpected)

@@ -21,12 +21,12 @@ from typing import Any
 
 import orjson
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from datacat.api import documents, toops
 from datacat.api.documents import Document
-from datacat.api.errors import describe
+from datacat.api.errors import UNAVAILABLE, describe
 from datacat.api.routing import loads
 from datacat.api.schemas import (
     BatchIn,
@@ -38,6 +38,7 @@ from datacat.api.schemas import (
     SessionCreate,
 )
 from datacat.limits import LimitExceeded, Limits
+from datacat.store.database import is_unavailable
 from datacat.store.ops import UpdateState
 from datacat.store.repository import Repository, SessionNotFound
 
@@ -247,10 +248,11 @@ class FastPath:
             status, content = 422, orjson.dumps({"detail": exc.detail})
         except SessionNotFound as exc:
             status, content = 404, orjson.dumps({"detail": str(exc)})
-        except (OperationalError, InterfaceError) as exc:
-            log.error("database unavailable: %s", exc)
-            status = 503
-            content = b'{"detail":"the database is unavailable; retry later"}'
+        except DBAPIError as exc:
+            if not is_unavailable(exc):
+                raise
+            log.error("database unavailable: %s", exc.orig)  # the driver's words, not the SQL
+            status, content = 503, orjson.dumps({"detail": UNAVAILABLE})
             headers.append((b"retry-after", b"1"))
         headers.append((b"content-length", b"%d" % len(content)))
         await send({"type": "http.response.start", "status": status, "headers": headers})

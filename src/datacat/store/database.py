@@ -15,8 +15,17 @@ import orjson
 from sqlalchemy import Engine, event
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
+
+# datacat's own processes queue for SQLite's write lock on a lock file (``writelock``), so
+# SQLite's busy handler only ever waits for a foreign writer (a sqlite3 shell, a VACUUM, a
+# sibling worker migrating at start-up). Past this a write answers 503 with Retry-After
+# instead of hanging. The process's write lock is held while a write waits, so a request
+# may wait behind two of these (the sweeper's, then the writer's): 6 s, within the Python
+# client's 10 s timeout.
+BUSY_TIMEOUT_MS = 3000
 
 # Chosen for an append-heavy log on one file (README, "How it stores things"):
 # WAL lets readers run beside the writer; synchronous=NORMAL is durable across process
@@ -27,7 +36,7 @@ from sqlalchemy.pool import StaticPool
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=NORMAL",
-    "PRAGMA busy_timeout=30000",
+    f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}",
     "PRAGMA cache_size=-8192",
     "PRAGMA mmap_size=0",
     "PRAGMA temp_store=MEMORY",
@@ -37,6 +46,26 @@ SQLITE_PRAGMAS = (
 
 WRITE_OPTION = "datacat_write"
 """Execution option marking a connection that will write (see ``_on_begin``)."""
+
+# PostgreSQL error classes (SQLSTATE) that say "not now" rather than "not this": 08
+# connection exception, 53 insufficient resources (disk full, out of memory, too many
+# connections), 57 operator intervention (shutting down, cannot connect now); and lock
+# not available, serialization failure and deadlock once the writer's retries ran out.
+_UNAVAILABLE_CLASSES = ("08", "53", "57")
+_UNAVAILABLE_STATES = ("55P03", "40001", "40P01")
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether a database error means "retry later" (the API answers 503 with Retry-After)
+    rather than a bug (500). SQLite's locked, busy, full and I/O errors and lost
+    connections arrive as OperationalError or InterfaceError; asyncpg's server errors
+    (a full disk among them) arrive as a plain DBAPIError that carries the SQLSTATE."""
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    if isinstance(exc, DBAPIError):
+        state = str(getattr(exc.orig, "sqlstate", None) or "")
+        return state[:2] in _UNAVAILABLE_CLASSES or state in _UNAVAILABLE_STATES
+    return False
 
 
 def _json_dumps(value: Any) -> str:
@@ -104,11 +133,8 @@ def _install_sqlite_rules(engine: AsyncEngine | Engine, always_write: bool = Fal
         cursor = dbapi_connection.cursor()
         for pragma in SQLITE_PRAGMAS:
             cursor.execute(pragma)
-        if always_write:
-            # This connection blocks the event loop while it waits. datacat's own
-            # processes never make it wait (they share the write lock file); only a
-            # foreign writer could, so give up after 5 s and let the writer retry.
-            cursor.execute("PRAGMA busy_timeout=5000")
+        # The group writer's connection (``always_write``) blocks the event loop while it
+        # waits, for at most BUSY_TIMEOUT_MS, and is not retried (see Writer._transaction).
         cursor.close()
 
     @event.listens_for(target, "begin")

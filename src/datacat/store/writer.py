@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from datacat import memory
 from datacat.store import status as rules
 from datacat.store.bulk import EVENTS, METRICS, STATE_HISTORY, insert_rows
-from datacat.store.database import create_sync_writer
+from datacat.store.database import BUSY_TIMEOUT_MS, create_sync_writer, is_unavailable
 from datacat.store.ops import CreateSession, Op, UpdateState, WriteResult
 from datacat.store.plan import GroupPlan, SessionRow, needs_row, plan
 from datacat.store.tables import metric_names, sessions, state_history
@@ -63,6 +63,7 @@ class Writer:
         self._queue: asyncio.Queue[_Unit] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._pks: dict[str, int] = {}
+        self._busy_ms = BUSY_TIMEOUT_MS
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="datacat-writer")
@@ -116,7 +117,10 @@ class Writer:
         try:
             await self._transaction(group)
         except Exception as exc:
-            if len(group) == 1:
+            # Retrying each unit alone finds the one whose content sinks the group; when
+            # the database itself is unavailable (locked, full, unreachable) every unit
+            # would only fail again, each after its own wait: answer them all now (503).
+            if len(group) == 1 or is_unavailable(exc):
                 self._fail(group, exc)
                 return
             log.warning("group of %d writes failed (%s); retrying each alone", len(group), exc)
@@ -158,6 +162,7 @@ class Writer:
                     for session_id in created:
                         self._pks.pop(session_id, None)
                     raise
+                self._wait_for_locks(BUSY_TIMEOUT_MS)
                 return
             except (_StaleSessions, IntegrityError) as exc:
                 # A session deleted since its pk was cached: forget the group's pks and
@@ -169,13 +174,31 @@ class Writer:
                     for op in unit.ops:
                         self._pks.pop(op.session_id, None)
             except DBAPIError as exc:
-                # Lock contention between processes (SQLite busy, PostgreSQL deadlock)
-                # is worth another go; anything else is not.
-                if attempt + 1 == _RETRIES or not _is_contention(exc):
+                # Lock contention between processes (a PostgreSQL deadlock) is worth
+                # another go; anything else is not. SQLite busy is not either: the busy
+                # timeout has already waited, on the loop's thread, for a lock held by a
+                # foreign process (datacat's own processes queue on the lock file), and
+                # waiting again would stall every request for as long.
+                on_sqlite_file = self._sync_engine is not None
+                if on_sqlite_file and _is_contention(exc):
+                    self._wait_for_locks(0)
+                if attempt + 1 == _RETRIES or not _is_contention(exc) or on_sqlite_file:
                     raise
                 for unit in group:
                     unit.result = WriteResult()
                 await asyncio.sleep(0.05 * (attempt + 1))
+
+    def _wait_for_locks(self, busy_ms: int) -> None:
+        """How long the SQLite writer waits for a foreign lock: the busy timeout normally,
+        no time at all once a write found the database locked past it, until one gets
+        through. A foreign lock then stalls the loop once, not once per group."""
+        if self._sync_engine is None or busy_ms == self._busy_ms:
+            return
+        with self._sync_engine.connect() as conn:
+            sqlite_connection = conn.connection.dbapi_connection
+            assert sqlite_connection is not None
+            sqlite_connection.cursor().execute(f"PRAGMA busy_timeout={busy_ms}")
+        self._busy_ms = busy_ms
 
     async def _run_transaction(self, group: list[_Unit], created: list[str]) -> None:
         """One transaction around ``_write``, which is plain blocking code on a sync
