@@ -11,6 +11,7 @@ make a retried write a duplicate.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import pty
 import subprocess
@@ -24,9 +25,11 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from datacat.cli import main
-from datacat.store import transfer
+from datacat.store import exporter, longline, transferformat
 from datacat.store.database import create_engine
 from datacat.store.transferformat import LineError, parse_line
 from support import BACKENDS, eventually, serve, throwaway_database
@@ -382,16 +385,46 @@ def test_every_read_strategy_writes_the_same_bytes(
     chunk, and the interleaved metrics once along the primary key and once through the
     (session, name, …) index. Each way must write what the one-query way wrote."""
     for chunk, page in ((1, 1), (7, 2), (25, 1), (1000, 3)):
-        monkeypatch.setattr(transfer, "CHUNK", chunk)
-        monkeypatch.setattr(transfer, "SESSION_PAGE", page)
+        monkeypatch.setattr(exporter, "CHUNK", chunk)
+        monkeypatch.setattr(exporter, "SESSION_PAGE", page)
         assert asyncio.run(export_in_process(source.url)) == source.exported, (chunk, page)
+
+
+def test_lines_read_a_value_at_a_time_store_the_same(
+    source: Source, tmp_path: Path, cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(longline, "LONG_LINE", 64)
+    monkeypatch.setattr(longline, "BLOCK", 16)
+    monkeypatch.setattr(longline, "CHUNK", 3)
+    (tmp_path / "all.jsonl").write_bytes(source.exported)
+    url = sqlite_url(tmp_path / "db.db")
+    ran = cli("import", str(tmp_path / "all.jsonl"), "--database-url", url)
+    assert ran.status == 0, ran.err
+    assert asyncio.run(export_in_process(url)) == source.exported
+
+
+def test_a_repeated_client_id_in_a_streamed_line_takes_back_its_rows(
+    tmp_path: Path, cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A streamed line's client ids are not remembered: the unique index finds a repeat
+    after earlier chunks of the line went in, and the transaction takes them back."""
+    monkeypatch.setattr(longline, "LONG_LINE", 64)
+    monkeypatch.setattr(longline, "CHUNK", 2)
+    events = [{"ts_us": i, "name": "e", "data": None, "client_id": f"c{i % 5}"} for i in range(6)]
+    (tmp_path / "in.jsonl").write_bytes(jsonl(line("a"), line("b", events=events)))
+    url = sqlite_url(tmp_path / "db.db")
+    ran = cli("import", str(tmp_path / "in.jsonl"), "--database-url", url)
+    assert ran.status == 1
+    assert "line 2: events: a client id appears twice in this session" in ran.err, ran.err
+    assert ids_in(url) == ["a"]
+    assert asyncio.run(row_counts(url))["events"] == 1
 
 
 async def export_in_process(url: str, since_us: int | None = None) -> bytes:
     engine = create_engine(url, pool_size=1)
     pieces: list[bytes] = []
     try:
-        await transfer.export_sessions(engine, since_us, pieces.append)
+        await exporter.export_sessions(engine, since_us, pieces.append)
     finally:
         await engine.dispose()
     return b"".join(pieces)
@@ -440,8 +473,19 @@ def test_since_keeps_sessions_active_at_or_after_the_date(
         assert "argument --since" in ran.err and "RFC 3339" in ran.err, ran.err
 
 
+@pytest.fixture(params=["whole", "streamed"])
+def reading(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """How the import reads lines: parsed whole, or (as a line past ``LONG_LINE`` is)
+    a value at a time, in blocks small enough to cut values and characters apart."""
+    if request.param == "streamed":
+        monkeypatch.setattr(longline, "LONG_LINE", 1)
+        monkeypatch.setattr(longline, "BLOCK", 5)
+        monkeypatch.setattr(longline, "CHUNK", 2)
+    return str(request.param)
+
+
 def test_a_bad_line_stops_the_import_and_leaves_nothing_of_its_session(
-    backend: str, tmp_path: Path, cli: Any
+    backend: str, reading: str, tmp_path: Path, cli: Any
 ) -> None:
     rows = [{"ts_us": CLOSED, "name": "e", "data": {"i": i}, "client_id": None} for i in range(9)]
     bad_metric = {"ts_us": CLOSED, "name": "m", "value": "x", "tags": None, "client_id": None}
@@ -484,7 +528,7 @@ def test_a_bad_line_stops_the_import_and_leaves_nothing_of_its_session(
     ],
 )
 def test_each_kind_of_bad_line_is_named_with_its_number(
-    content: bytes, message: str, tmp_path: Path, cli: Any
+    content: bytes, message: str, reading: str, tmp_path: Path, cli: Any
 ) -> None:
     (tmp_path / "in.jsonl").write_bytes(jsonl(line("ok")) + content)
     url = sqlite_url(tmp_path / "db.db")
@@ -622,3 +666,70 @@ def test_parse_line_names_the_field_at_fault(change: dict[str, Any], message: st
 def test_a_backslash_u0000_in_text_is_not_a_nul() -> None:
     record = parse_line(orjson.dumps(line("x", state={"path": "C:\\u0000"})))
     assert record.session["state"] == {"path": "C:\\u0000"}
+
+
+# -- streamed lines read as whole ones do ------------------------------------------------
+
+_text = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=12)
+_json = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | _text,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_text, inner, max_size=4),
+    max_leaves=12,
+)
+_client_id = st.none() | st.text(st.characters(codec="utf-8"), min_size=1, max_size=3)
+_events = st.lists(
+    st.fixed_dictionaries({"ts_us": st.integers(-(10**12), 10**12), "name": _text, "data": _json}),
+    max_size=6,
+)
+
+
+def _streamed(text: bytes, block: int) -> transferformat.SessionRecord:
+    more = iter(text[i : i + block] for i in range(block, len(text), block))
+    record: transferformat.SessionRecord | None = None
+    for kind, value in longline.LongLine(text[:block], lambda _: next(more, b"")).pieces():
+        if kind == "session":
+            record = transferformat.SessionRecord(value)
+        else:
+            assert record is not None
+            getattr(record, "history" if kind == "state_history" else kind).extend(value)
+    assert record is not None
+    return record
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    state=st.dictionaries(_text, _json, max_size=4),
+    events=_events,
+    ids=st.lists(_client_id, min_size=6, max_size=6),
+    spaced=st.booleans(),
+    ascii_only=st.booleans(),
+    block=st.integers(1, 40),
+)
+def test_a_streamed_line_reads_as_the_whole_line_does(
+    state: dict[str, Any],
+    events: list[dict[str, Any]],
+    ids: list[str | None],
+    spaced: bool,
+    ascii_only: bool,
+    block: int,
+) -> None:
+    """Any line — numbers and characters cut by blocks, escapes, white space — gives the
+    same record both ways, or the same refusal (a repeated client id aside: a streamed
+    line leaves that to the database)."""
+    rows = [{**event, "client_id": ids[i]} for i, event in enumerate(events)]
+    body = line("x", state=state, events=rows)
+    separators = (", ", ": ") if spaced else (",", ":")
+    text = json.dumps(body, separators=separators, ensure_ascii=ascii_only).encode() + b"\n"
+    try:
+        whole = parse_line(text)
+    except LineError as exc:
+        if "appears twice" in str(exc):
+            return
+        with pytest.raises(LineError):
+            _streamed(text, block)
+        return
+    assert _streamed(text, block) == whole

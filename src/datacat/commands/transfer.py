@@ -19,7 +19,7 @@ from datacat.commands import Commands, apply_flags, database_option
 from datacat.settings import Settings
 
 if TYPE_CHECKING:
-    from datacat.store.transfer import Counts
+    from datacat.store.transferformat import Counts
 
 _RFC3339 = re.compile(
     r"\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-]\d{2}:\d{2})?)?"
@@ -120,7 +120,7 @@ def run_export(args: argparse.Namespace) -> int:
 
 async def _export(url: str, since: int | None, out: IO[bytes], bar: Bar | None) -> Counts:
     from datacat.store.database import create_engine
-    from datacat.store.transfer import export_sessions
+    from datacat.store.exporter import export_sessions
 
     engine = create_engine(url, pool_size=1)
     try:
@@ -204,23 +204,29 @@ async def _import(
     url: str, source: IO[bytes], size: int | None, bar: Bar | None
 ) -> tuple[Counts, str | None]:
     """The counts stored, and what stopped the import (None: it finished)."""
-    from datacat.store.transfer import GroupFailed, Importer
+    from datacat.store.importer import GroupFailed, Importer
+    from datacat.store.longline import LONG_LINE, LongLine
     from datacat.store.transferformat import LineError, parse_line
 
     importer = Importer(url)
     done = 0
+    number = 0
     error: str | None = None
     try:
-        for number, line in enumerate(source, start=1):
-            done += len(line)
-            if not line.strip():
-                continue
+        while line := source.readline(LONG_LINE):
+            number += 1
             try:
-                record = parse_line(line)
+                if line.endswith(b"\n") or len(line) < LONG_LINE:
+                    done += len(line)
+                    if line.strip():
+                        await importer.add(parse_line(line), number)
+                else:
+                    long = LongLine(line, source.readline)
+                    await importer.add_long(long.pieces(), number)
+                    done += long.bytes_read
             except LineError as exc:
                 error = f"line {number}: {exc}"
                 break
-            await importer.add(record, number)
             if bar is not None:
                 bar.show(done, size)
         await importer.flush()

@@ -61,6 +61,24 @@ MAX_TIMEOUT_S = 365 * 86400
 _ESCAPED_NUL = b"\\u0000"
 
 
+@dataclass(slots=True)
+class Counts:
+    """What an export wrote or an import stored."""
+
+    sessions: int = 0
+    skipped: int = 0
+    """Import only: sessions already stored (or repeated in the file), left as they were."""
+    state_history: int = 0
+    events: int = 0
+    metrics: int = 0
+
+    def describe(self) -> str:
+        return (
+            f"{self.sessions:,} sessions ({self.state_history:,} state patches, "
+            f"{self.events:,} events, {self.metrics:,} metrics)"
+        )
+
+
 # -- writing ----------------------------------------------------------------------------
 
 
@@ -146,19 +164,16 @@ def parse_line(line: bytes) -> SessionRecord:
         raise LineError(f"not valid JSON: {exc}") from None
     if type(value) is not dict:
         raise LineError("must be a JSON object (one session)")
-    _same_keys(value, LINE_KEYS)
+    same_keys(value, LINE_KEYS)
     session = {key: value[key] for key in HEAD_KEYS}
-    _session(session)
+    check_session(session)
     record = SessionRecord(session)
-    lists: tuple[tuple[str, Callable[[Any, set[str]], Any], list[Any]], ...] = (
-        ("state_history", _history_row, record.history),
-        ("events", _event_row, record.events),
-        ("metrics", _metric_row, record.metrics),
-    )
-    for key, check, out in lists:
+    outs: tuple[list[Any], ...] = (record.history, record.events, record.metrics)
+    for key, out in zip(LIST_KEYS, outs, strict=True):
         items = value[key]
         if type(items) is not list:
             raise LineError("must be a list", key)
+        check = ROW_CHECKS[key]
         seen: set[str] = set()
         append = out.append
         for index, item in enumerate(items):
@@ -169,7 +184,8 @@ def parse_line(line: bytes) -> SessionRecord:
     return record
 
 
-def _session(s: dict[str, Any]) -> None:
+def check_session(s: dict[str, Any]) -> None:
+    """A line's session fields (``HEAD_KEYS``, all present); makes a timeout a float."""
     session_id = s["id"]
     if type(session_id) is not str or not 0 < len(session_id) <= MAX_ID or "\x00" in session_id:
         raise LineError(f"must be a string of 1 to {MAX_ID} characters", "id")
@@ -239,7 +255,17 @@ def _metric_row(item: Any, seen: set[str]) -> tuple[int, str, float, str, str | 
     )
 
 
-def _same_keys(value: dict[str, Any], expected: frozenset[str]) -> None:
+RowCheck = Callable[[Any, set[str]], tuple[Any, ...]]
+ROW_CHECKS: dict[str, RowCheck] = {
+    "state_history": _history_row,
+    "events": _event_row,
+    "metrics": _metric_row,
+}
+"""Per list: a row as the bulk insert takes it, given the client ids seen so far in that
+list; raises ``LineError`` naming the row's field."""
+
+
+def same_keys(value: dict[str, Any], expected: frozenset[str]) -> None:
     missing = sorted(expected - value.keys())
     if missing:
         raise LineError(f"missing field {missing[0]!r}")
@@ -252,7 +278,7 @@ def _row(item: Any, keys: frozenset[str]) -> None:
     if type(item) is not dict:
         raise LineError("must be an object")
     if item.keys() != keys:
-        _same_keys(item, keys)
+        same_keys(item, keys)
 
 
 def _time(value: Any, where: str) -> int:

@@ -1,4 +1,4 @@
-"""Export and import: every session with its history, events and metrics, as JSON Lines.
+"""``datacat export``: every session with its history, events and metrics, as JSON Lines.
 
 The export reads in one snapshot (a single read transaction; REPEATABLE READ on
 PostgreSQL), so a server writing meanwhile cannot tear a session or shift the counts, and
@@ -12,64 +12,29 @@ id order (the order the API shows them in). Read through the (session, name, …
 every chunk would sort the whole session again; read along the primary key, a chunk scans
 every other session's metrics stored in between. Each large session takes whichever
 costs fewer rows, judged from its count and its first and last id.
-
-The import applies what the writer would: a new ``pk`` for each session, JSON stored as
-the writer stores it, every metric name in ``metric_names``. Each group of sessions goes
-in in one transaction, under the same write lock as the server's writer, so a session is
-stored whole or not at all and a server running on the same database keeps working.
-A session whose id is already stored is skipped, whole: importing a file twice stores it
-once.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import groupby
 from operator import itemgetter
 from typing import Any
 
 import orjson
 from sqlalchemy import Column, ColumnElement, Select, Table, Text, func, select, type_coerce
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from datacat.store import transferformat as fmt
-from datacat.store.bulk import EVENTS, METRICS, STATE_HISTORY, TableSpec, insert_rows
-from datacat.store.database import create_engine, create_sync_writer
-from datacat.store.tables import events, metric_names, metrics, sessions, state_history
-from datacat.store.writelock import WriteLock
+from datacat.store.tables import events, metrics, sessions, state_history
+from datacat.store.transferformat import Counts
 
 SESSION_PAGE = 200
 CHUNK = 5000
-"""Rows per read, and per insert statement."""
-GROUP_ROWS = 20_000
-GROUP_SESSIONS = 500
-"""An import transaction closes once it holds this many rows or sessions (a session
-larger than that is its own transaction)."""
+"""Rows per read."""
 
 _HEAD_COLUMNS = tuple(sessions.c[key] for key in sorted(fmt.HEAD_KEYS))
-
-
-@dataclass(slots=True)
-class Counts:
-    sessions: int = 0
-    skipped: int = 0
-    """Import only: sessions already stored (or repeated in the file), left as they were."""
-    state_history: int = 0
-    events: int = 0
-    metrics: int = 0
-
-    def describe(self) -> str:
-        return (
-            f"{self.sessions:,} sessions ({self.state_history:,} state patches, "
-            f"{self.events:,} events, {self.metrics:,} metrics)"
-        )
-
-
-# -- export -----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,115 +265,3 @@ async def export_sessions(
                     if progress is not None:
                         progress(counts.sessions, total)
                 after = order[-1]
-
-
-# -- import -----------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class _Group:
-    records: list[fmt.SessionRecord] = field(default_factory=list)
-    ids: set[str] = field(default_factory=set)
-    rows: int = 0
-    first_line: int = 0
-    last_line: int = 0
-
-
-class GroupFailed(RuntimeError):
-    """A group's transaction failed in the database: none of its sessions was stored."""
-
-    def __init__(self, first_line: int, last_line: int, cause: Exception) -> None:
-        lines = (
-            f"line {first_line}" if first_line == last_line else f"lines {first_line}-{last_line}"
-        )
-        super().__init__(f"{lines} not imported: {cause}")
-
-
-class Importer:
-    """Takes checked lines (``add``) and stores them a group per transaction; ``flush``
-    stores what is waiting (call it at the end, and before reporting a bad line, so every
-    line before it is in)."""
-
-    def __init__(self, url: str) -> None:
-        self._engine = create_engine(url, pool_size=1)
-        self._sync = create_sync_writer(self._engine)
-        self._lock = WriteLock.for_url(url)
-        self._group = _Group()
-        self.counts = Counts()
-
-    async def add(self, record: fmt.SessionRecord, line: int) -> None:
-        group = self._group
-        if record.id in group.ids:
-            self.counts.skipped += 1
-            return
-        if not group.records:
-            group.first_line = line
-        group.last_line = line
-        group.records.append(record)
-        group.ids.add(record.id)
-        group.rows += record.rows
-        if group.rows >= GROUP_ROWS or len(group.records) >= GROUP_SESSIONS:
-            await self.flush()
-
-    async def flush(self) -> None:
-        group, self._group = self._group, _Group()
-        if not group.records:
-            return
-        try:
-            async with self._lock.hold():
-                if self._sync is not None:
-                    with self._sync.connect() as conn, conn.begin():
-                        stored = _write(conn, group.records)
-                else:
-                    async with self._engine.connect() as aconn, aconn.begin():
-                        stored = await aconn.run_sync(_write, group.records)
-        except DBAPIError as exc:
-            raise GroupFailed(group.first_line, group.last_line, exc.orig or exc) from exc
-        total = self.counts
-        total.sessions += stored.sessions
-        total.skipped += stored.skipped
-        total.state_history += stored.state_history
-        total.events += stored.events
-        total.metrics += stored.metrics
-
-    async def close(self) -> None:
-        if self._sync is not None:
-            self._sync.dispose()
-        await self._engine.dispose()
-        self._lock.close()
-
-
-def _write(conn: Connection, records: list[fmt.SessionRecord]) -> Counts:
-    dialect: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
-    inserted = conn.execute(
-        dialect.insert(sessions)
-        .on_conflict_do_nothing(index_elements=[sessions.c.id])
-        .returning(sessions.c.pk, sessions.c.id),
-        [record.session for record in records],
-    )
-    pks = {session_id: pk for pk, session_id in inserted}
-    stored = Counts()
-    names: set[str] = set()
-    for record in records:
-        pk = pks.get(record.id)
-        if pk is None:
-            stored.skipped += 1
-            continue
-        stored.sessions += 1
-        stored.state_history += _insert(conn, STATE_HISTORY, pk, record.history)
-        stored.events += _insert(conn, EVENTS, pk, record.events)
-        stored.metrics += _insert(conn, METRICS, pk, record.metrics)
-        names.update(row[1] for row in record.metrics)
-    if names:
-        conn.execute(
-            dialect.insert(metric_names).on_conflict_do_nothing(),
-            [{"name": name} for name in sorted(names)],
-        )
-    return stored
-
-
-def _insert(conn: Connection, spec: TableSpec, pk: int, rows: list[Any]) -> int:
-    for start in range(0, len(rows), CHUNK):
-        part = [(pk, *row) for row in rows[start : start + CHUNK]]
-        insert_rows(conn, spec, part, skip_duplicates=False)
-    return len(rows)
