@@ -352,7 +352,8 @@ def test_moved_to_the_other_backend_it_exports_the_same_bytes_and_stores_once(
         again = cli("import", str(tmp_path / "all.jsonl"), "--database-url", target)
         assert again.status == 0
         assert (
-            again.out.startswith("imported 0 sessions") and "7 sessions already there" in again.out
+            again.out.startswith("imported 0 sessions")
+            and "skipped 7 sessions already there" in again.out
         )
         assert asyncio.run(row_counts(target)) == {
             "sessions": 7,
@@ -507,8 +508,8 @@ def test_a_bad_line_stops_the_import_and_leaves_nothing_of_its_session(
         (tmp_path / "in.jsonl").write_bytes(jsonl(first, second, third, line("s-4")))
         ran = cli("import", str(tmp_path / "in.jsonl"), "--database-url", url)
         assert ran.status == 0
-        assert ran.out.startswith("imported 2 sessions (0 state patches, 10 events, 1 metrics)")
-        assert "2 sessions already there" in ran.out
+        assert ran.out.startswith("imported 2 sessions (0 state patches, 10 events, 1 metric)")
+        assert "skipped 2 sessions already there" in ran.out
         assert ids_in(url) == ["s-1", "s-2", "s-3", "s-4"]
 
 
@@ -733,3 +734,9 @@ def test_a_streamed_line_reads_as_the_whole_line_does(
             _streamed(text, block)
         return
     assert _streamed(text, block) == whole
+
+
+def test_counts_read_as_english() -> None:
+    counts = transferformat.Counts(sessions=1, state_history=1, events=2, metrics=1_000)
+    assert counts.describe() == "1 session (1 state patch, 2 events, 1,000 metrics)"
+    assert transferformat.Counts().describe() == "0 sessions (0 state patches, 0 events, 0 metrics)"

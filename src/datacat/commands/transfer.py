@@ -192,7 +192,10 @@ def run_import(args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
-    summary = f"imported {counts.describe()}; {counts.skipped:,} sessions already there, skipped"
+    from datacat.store.transferformat import counted
+
+    skipped = counted(counts.skipped, "session")
+    summary = f"imported {counts.describe()}; skipped {skipped} already there"
     if error is not None:
         print(summary, file=sys.stderr)
         return _fail("import", error)

@@ -73,10 +73,22 @@ class Counts:
     metrics: int = 0
 
     def describe(self) -> str:
-        return (
-            f"{self.sessions:,} sessions ({self.state_history:,} state patches, "
-            f"{self.events:,} events, {self.metrics:,} metrics)"
+        rows = ", ".join(
+            counted(n, what)
+            for n, what in (
+                (self.state_history, "state patch"),
+                (self.events, "event"),
+                (self.metrics, "metric"),
+            )
         )
+        return f"{counted(self.sessions, 'session')} ({rows})"
+
+
+def counted(n: int, what: str) -> str:
+    """``1 event``, ``2 events``, ``1 state patch``, ``2 state patches``."""
+    if n == 1:
+        return f"1 {what}"
+    return f"{n:,} {what}{'es' if what.endswith('ch') else 's'}"
 
 
 # -- writing ----------------------------------------------------------------------------
