@@ -561,6 +561,37 @@ def test_import_reads_standard_input_and_skips_blank_lines(tmp_path: Path) -> No
     assert done.stdout.decode().startswith("imported 2 sessions")
 
 
+def test_an_import_beside_a_running_server_leaves_both_whole(backend: str, tmp_path: Path) -> None:
+    """The import takes the server's write lock group by group: the server's own writes
+    keep succeeding meanwhile, and it serves the imported sessions at once."""
+    rows = [
+        {"ts_us": CLOSED + i, "name": "e", "data": {"i": i}, "client_id": None} for i in range(40)
+    ]
+    lines = [line(f"imported-{n:04}", events=rows) for n in range(1500)]
+    (tmp_path / "in.jsonl").write_bytes(jsonl(*lines))
+    with fresh_database(backend, tmp_path / "db") as url, serve(url) as base:
+        http = httpx.Client(base_url=base, timeout=30)
+        own = http.post("/api/sessions").json()["session_id"]
+        importing = subprocess.Popen(
+            [sys.executable, "-m", "datacat.cli", "import", str(tmp_path / "in.jsonl")],
+            env={**os.environ, "DATACAT_DATABASE_URL": url},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        written = 0
+        while importing.poll() is None:
+            answer = http.post(f"/api/sessions/{own}/events", json={"name": "beside"})
+            assert answer.status_code == 200, answer.text
+            written += 1
+        out, err = importing.communicate()
+        assert importing.returncode == 0, err.decode()
+        assert out.decode().startswith("imported 1,500 sessions (0 state patches, 60,000 events")
+        assert written > 0, written
+        assert len(http.get(f"/api/sessions/{own}").json()["events"]) == written
+        served = http.get("/api/sessions/imported-0042").json()
+        assert [event["data"] for event in served["events"]] == [{"i": i} for i in range(40)]
+
+
 def test_a_progress_bar_on_a_terminal_and_none_in_a_pipe(tmp_path: Path, cli: Any) -> None:
     url = sqlite_url(tmp_path / "db.db")
     (tmp_path / "in.jsonl").write_bytes(jsonl(*(line(f"s-{n}") for n in range(3))))
