@@ -8,6 +8,7 @@ retention as a real server's sweeper.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import subprocess
 import sys
@@ -212,3 +213,23 @@ def test_the_sweeper_applies_retention_days(server_database: str, tmp_path: Path
             after = [http.get(f"/api/sessions/{s}").json() for s in recent]
             assert [len(s["events"]) for s in after] == [3, 3]
     assert "{'sessions': 3, 'events': 9" in log.read_text()
+
+
+def test_the_prune_benchmark_runs(tmp_path: Path) -> None:
+    """``bench/prune.py`` at toy size, so it does not rot between full runs (README figures):
+    ingest answered throughout, every old event deleted, every new one kept."""
+    root = Path(__file__).resolve().parents[1]
+    toy = ["--events", "3000", "--sessions", "6", "--settle-s", "0.5", "--baseline-s", "1"]
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.prune", *toy, "--output", str(tmp_path / "out.jsonl")],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads((tmp_path / "out.jsonl").read_text())
+    assert result["old_sessions_left"] == 0
+    assert result["events_left"] == result["expected_events_left"] > 0
+    assert [phase["errors"] for phase in result["phases"]] == [0, 0]
+    assert result["prune_output"].startswith("deleted 6 sessions, 3000 events")
