@@ -548,6 +548,14 @@ def test_a_missing_file_or_database_is_an_error_that_creates_nothing(
     ran = cli("import", str(tmp_path / "none.jsonl"), "--database-url", missing)
     assert ran.status == 1 and "no such file" in ran.err
     assert list(tmp_path.iterdir()) == []
+    ran = cli("export", "-o", str(tmp_path / "no" / "out.jsonl"), "--database-url", missing)
+    assert ran.status == 1 and "no database file" in ran.err
+    (tmp_path / "db.db").touch()
+    present = sqlite_url(tmp_path / "db.db")
+    ran = cli("export", "-o", str(tmp_path / "no" / "out.jsonl"), "--database-url", present)
+    assert ran.status == 1 and "no directory for" in ran.err
+    ran = cli("export", "--database-url", present)
+    assert ran.status == 1 and "no such table: sessions" in ran.err
 
 
 # -- standard input and the terminal, as real processes ---------------------------------

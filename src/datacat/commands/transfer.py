@@ -96,6 +96,8 @@ def run_export(args: argparse.Namespace) -> int:
     missing = _missing_sqlite_file(url)
     if missing is not None:
         return _fail("export", f"no database file at {missing}")
+    if args.output is not None and not Path(args.output).resolve().parent.is_dir():
+        return _fail("export", f"no directory for {args.output}")
     from sqlalchemy.exc import DBAPIError
 
     bar = Bar.on(sys.stderr, "exporting", "sessions")
