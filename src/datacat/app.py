@@ -140,8 +140,8 @@ def create_app(settings: Settings | None = None, *, fast_path: bool = True) -> F
     app.add_middleware(AuthMiddleware, access=access)  # before anything reads a body
     app.add_middleware(  # added last, so it runs first: limits apply to the fast path too
         IngressMiddleware,
-        default_limit=settings.max_body_bytes,
-        limits={"/api/batch": settings.max_batch_bytes},
+        default_limit=(settings.max_body_bytes, "MAX_BODY_BYTES"),
+        limits={"/api/batch": (settings.max_batch_bytes, "MAX_BATCH_BYTES")},
         worker_header=settings.worker_header,
     )
     security.install(app, settings)  # around the whole stack, whatever is added above

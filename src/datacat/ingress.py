@@ -23,8 +23,8 @@ class IngressMiddleware:
     def __init__(
         self,
         app: ASGIApp,
-        default_limit: int,
-        limits: dict[str, int],
+        default_limit: tuple[int, str],
+        limits: dict[str, tuple[int, str]],
         worker_header: bool = False,
     ) -> None:
         self.app = app
@@ -39,7 +39,7 @@ class IngressMiddleware:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        limit = self.limits.get(path, self.default_limit)
+        limit, setting = self.limits.get(path, self.default_limit)
         is_api = path.startswith("/api/")
         is_json = False
         headers = []
@@ -50,7 +50,7 @@ class IngressMiddleware:
                 except ValueError:
                     too_large = False
                 if too_large:
-                    await _reject(send, limit)
+                    await _reject(send, limit, setting)
                     return
             elif name == b"content-type":
                 is_json = b"json" in value
@@ -72,7 +72,7 @@ class IngressMiddleware:
                     # Answer now and tell the app the client left: whatever the app does
                     # with the half-read body, nothing is written and its reply is dropped.
                     rejected = True
-                    await _reject(send, limit)
+                    await _reject(send, limit, setting)
                     return {"type": "http.disconnect"}
             return message
 
@@ -96,8 +96,11 @@ def _with_header(send: Send, header: tuple[bytes, bytes]) -> Send:
     return sending
 
 
-async def _reject(send: Any, limit: int) -> None:
-    body = orjson.dumps({"detail": f"request body larger than {limit} bytes"})
+async def _reject(send: Any, limit: int, setting: str) -> None:
+    detail = (
+        f"request body larger than {limit} bytes ({setting.lower()}={limit}, DATACAT_{setting})"
+    )
+    body = orjson.dumps({"detail": detail})
     await send(
         {
             "type": "http.response.start",

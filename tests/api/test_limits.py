@@ -274,9 +274,11 @@ async def test_body_size_at_the_limit_accepted_one_over_413(
     session_id = await service.new_session()
     if endpoint == "events":
         url, limit = f"/api/sessions/{session_id}/events", service.settings.max_body_bytes
+        setting = "DATACAT_MAX_BODY_BYTES"
         prefix, suffix = b'{"name": "big", "data": "', b'"}'
     else:
         url, limit = "/api/batch", service.settings.max_batch_bytes
+        setting = "DATACAT_MAX_BATCH_BYTES"
         prefix = orjson.dumps({"items": [{"op": "event", "session_id": session_id}]})[:-3]
         prefix += b', "name": "big", "data": "'
         suffix = b'"}]}'
@@ -285,7 +287,7 @@ async def test_body_size_at_the_limit_accepted_one_over_413(
 
     over = await service.http.post(url, content=sized(limit + 1, prefix, suffix), headers=headers)
     assert over.status_code == 413, over.text
-    assert str(limit) in over.json()["detail"]
+    assert str(limit) in over.json()["detail"] and setting in over.json()["detail"]
     assert await service.stored(session_id) == before
 
     at = await service.http.post(url, content=sized(limit, prefix, suffix), headers=headers)
