@@ -53,6 +53,8 @@ def account(request: Request) -> dict[str, Any]:
     signed_in = access.enabled and value is not None and access.cookie_principal(value)
     return {
         "exposed": access.exposed,
+        # The hints' curl lines must work as shown: with auth on, they need a key.
+        "curl_auth": ' -H "Authorization: Bearer $DATACAT_API_KEY"' if access.enabled else "",
         "signout_token": signing.token_for(access.secret, "signout", value)
         if signed_in and value
         else None,

@@ -23,6 +23,7 @@ class Site:
     read: str
     ingest: str
     admin: str
+    session_id: str
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +37,14 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             json={"product": "signed-in-product"},
         )
         assert made.status_code == 200
-        yield Site(server.url, database_url, keys["read"], keys["ingest"], keys["admin"])
+        yield Site(
+            server.url,
+            database_url,
+            keys["read"],
+            keys["ingest"],
+            keys["admin"],
+            made.json()["session_id"],
+        )
 
 
 def _form(client: httpx.Client, next_path: str = "/sessions") -> str:
@@ -73,6 +81,12 @@ def test_signing_in_sets_a_protected_cookie_and_opens_the_pages(site: Site) -> N
         assert page.status_code == 200 and "signed-in-product" in page.text
         assert 'id="signout"' in page.text
         assert client.get("/api/sessions").status_code == 401  # the API wants the key itself
+
+
+def test_the_hints_curl_lines_carry_a_key(site: Site) -> None:
+    page = httpx.get(f"{site.url}/sessions/{site.session_id}", headers=bearer(site.read))
+    hint = f"curl -H &#34;Authorization: Bearer $DATACAT_API_KEY&#34; -X POST {site.url}/api/"
+    assert hint in page.text
 
 
 def test_the_cookies_are_secure_when_served_over_https(site: Site) -> None:
