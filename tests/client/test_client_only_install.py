@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
+LOCK = ROOT / "requirements" / "constraints.txt"
 SERVER_PACKAGES = ("fastapi", "starlette", "sqlalchemy", "uvicorn", "asyncpg", "alembic", "jinja2")
 
 SCRIPT = """
@@ -34,8 +35,24 @@ def test_client_only_install_works_without_the_server_packages(url: str, tmp_pat
     env_dir = tmp_path / "client-env"
     venv.create(env_dir, with_pip=True)
     python = env_dir / "bin" / "python"
+    # the locked pip first: the one ensurepip brings knows no --build-constraint
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "-c", str(LOCK), "pip"], check=True
+    )
     install = subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", str(ROOT / "clients" / "python")],
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            # the same pinned versions (and build backend) as every other install
+            "-c",
+            str(LOCK),
+            "--build-constraint",
+            str(LOCK),
+            str(ROOT / "clients" / "python"),
+        ],
         capture_output=True,
         text=True,
         timeout=300,
