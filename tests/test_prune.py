@@ -227,7 +227,7 @@ def test_the_prune_benchmark_runs(tmp_path: Path) -> None:
         text=True,
         timeout=300,
     )
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     result = json.loads((tmp_path / "out.jsonl").read_text())
     assert result["old_sessions_left"] == 0
     assert result["events_left"] == result["expected_events_left"] > 0

@@ -18,7 +18,7 @@ import pytest
         ("DELETE", "/api/sessions", "GET, POST"),
         ("PUT", "/api/sessions/some-id/events", "GET, POST"),
         ("PATCH", "/api/sessions/some-id/metrics", "GET, POST"),
-        ("DELETE", "/api/sessions/some-id", "GET"),
+        ("PUT", "/api/sessions/some-id", "GET, DELETE"),
         ("GET", "/api/sessions/some-id/state", "POST"),
         ("GET", "/api/batch", "POST"),
         ("POST", "/api/metrics/names", "GET"),

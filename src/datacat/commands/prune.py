@@ -13,6 +13,7 @@ from datacat.settings import Settings
 from datacat.store.migrate import upgrade
 from datacat.store.prune import Removed
 from datacat.store.repository import Repository
+from datacat.store.writelock import WriteLock
 from datacat.timefmt import now_us, to_rfc3339
 
 
@@ -57,9 +58,16 @@ async def _prune(args: argparse.Namespace) -> int:
     apply_flags(args, {"database_url": "DATABASE_URL"})
     cutoff = now_us() - args.older_than * 1_000_000
     scope = f"last activity before {to_rfc3339(cutoff)}"
-    repo = Repository.from_url(Settings().database_url, pool_size=1)
+    url = Settings().database_url
+    repo = Repository.from_url(url, pool_size=1)
+    lock = WriteLock.for_url(url)
     try:
-        await upgrade(repo.engine)
+        # Beside a running server on SQLite: holding the lock file while migrating makes
+        # the server's writer wait for it without blocking its event loop, instead of in
+        # SQLite's busy handler while Alembic loads its scripts.
+        async with lock.hold():
+            await upgrade(repo.engine)
+        lock.close()
         if args.dry_run:
             print(f"would delete {describe(await repo.count_prunable(cutoff))} ({scope})")
             return 0
@@ -75,6 +83,7 @@ async def _prune(args: argparse.Namespace) -> int:
         print(f"deleted {describe(total)} ({scope}) in {seconds:.1f} s")
         return 0
     finally:
+        lock.close()
         await repo.close()
 
 
