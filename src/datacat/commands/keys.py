@@ -9,7 +9,7 @@ import sys
 from datacat.commands import Commands, apply_flags, database_option
 from datacat.settings import Settings
 from datacat.store.keys import SCOPES, KeyConflict, KeyStore
-from datacat.store.migrate import upgrade
+from datacat.store.migrate import upgrade_beside_servers
 from datacat.store.repository import Repository
 from datacat.timefmt import to_rfc3339
 
@@ -47,10 +47,10 @@ async def _with_store(args: argparse.Namespace, action: str) -> int:
     apply_flags(args, {"database_url": "DATABASE_URL"})
     repo = Repository.from_url(Settings().database_url, pool_size=1)
     try:
-        await upgrade(repo.engine)
+        await upgrade_beside_servers(repo.engine)
         return await _act(repo.keys, args, action)
     finally:
-        await repo.engine.dispose()
+        await repo.close()
 
 
 async def _act(store: KeyStore, args: argparse.Namespace, action: str) -> int:

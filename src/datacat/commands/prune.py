@@ -10,10 +10,9 @@ import time
 from datacat.commands import Commands, apply_flags, database_option
 from datacat.durations import InvalidDuration, parse_seconds
 from datacat.settings import Settings
-from datacat.store.migrate import upgrade
+from datacat.store.migrate import upgrade_beside_servers
 from datacat.store.prune import Removed
 from datacat.store.repository import Repository
-from datacat.store.writelock import WriteLock
 from datacat.timefmt import now_us, to_rfc3339
 
 
@@ -60,14 +59,8 @@ async def _prune(args: argparse.Namespace) -> int:
     scope = f"last activity before {to_rfc3339(cutoff)}"
     url = Settings().database_url
     repo = Repository.from_url(url, pool_size=1)
-    lock = WriteLock.for_url(url)
     try:
-        # Beside a running server on SQLite: holding the lock file while migrating makes
-        # the server's writer wait for it without blocking its event loop, instead of in
-        # SQLite's busy handler while Alembic loads its scripts.
-        async with lock.hold():
-            await upgrade(repo.engine)
-        lock.close()
+        await upgrade_beside_servers(repo.engine)
         if args.dry_run:
             print(f"would delete {describe(await repo.count_prunable(cutoff))} ({scope})")
             return 0
@@ -83,7 +76,6 @@ async def _prune(args: argparse.Namespace) -> int:
         print(f"deleted {describe(total)} ({scope}) in {seconds:.1f} s")
         return 0
     finally:
-        lock.close()
         await repo.close()
 
 

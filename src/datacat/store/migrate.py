@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from datacat.store.database import WRITE_OPTION, create_engine
+from datacat.store.writelock import WriteLock
 
 # Any fixed number: PostgreSQL serialises concurrent start-ups on it.
 _MIGRATION_LOCK = 0x0DA7AC47
@@ -42,9 +43,24 @@ async def upgrade(engine: AsyncEngine) -> None:
             await conn.run_sync(_upgrade)
 
 
+async def upgrade_beside_servers(engine: AsyncEngine) -> None:
+    """``upgrade`` for a command that may run beside a live server on the same SQLite file.
+
+    Holding the write lock file while migrating makes the server's writer queue for it
+    (off its event loop) instead of waiting in SQLite's busy handler, on the loop, while
+    Alembic loads its scripts.
+    """
+    lock = WriteLock.for_url(engine.url.render_as_string(hide_password=False))
+    try:
+        async with lock.hold():
+            await upgrade(engine)
+    finally:
+        lock.close()
+
+
 async def upgrade_url(url: str) -> None:
     engine = create_engine(url, pool_size=1)
     try:
-        await upgrade(engine)
+        await upgrade_beside_servers(engine)
     finally:
         await engine.dispose()
