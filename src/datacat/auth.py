@@ -60,6 +60,7 @@ class Access:
         self._loaded = -RELOAD_S
         self._reloading: asyncio.Lock | None = None
         self._used: dict[str, int] = {}
+        self._enabled = settings.require_auth
 
     async def start(self, store: KeyStore) -> None:
         self._store = store
@@ -84,7 +85,11 @@ class Access:
 
     @property
     def enabled(self) -> bool:
-        return bool(self._keys) or self.settings.require_auth
+        return self._enabled
+
+    @property
+    def stale(self) -> bool:
+        return time.monotonic() - self._loaded >= RELOAD_S
 
     @property
     def exposed(self) -> bool:
@@ -95,12 +100,13 @@ class Access:
         assert self._store is not None
         active = await self._store.active()
         self._keys = {hashed: Principal(*found) for hashed, found in active.items()}
+        self._enabled = bool(self._keys) or self.settings.require_auth
         self._loaded = time.monotonic()
 
     async def fresh(self) -> None:
         """Reload the keys if the copy is over a second old (one task reloads; others go on
         with the copy they have)."""
-        if time.monotonic() - self._loaded < RELOAD_S or self._reloading is None:
+        if not self.stale or self._reloading is None:
             return
         if self._reloading.locked():
             return
@@ -173,9 +179,13 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
         access = self.access
-        await access.fresh()
+        if access.stale:
+            await access.fresh()
+        if not access.enabled:  # open: the hot path pays two attribute reads and a clock
+            await self.app(scope, receive, send)
+            return
         needed = scopes.required(scope["method"], scope["path"])
-        if needed is None or not access.enabled:
+        if needed is None:
             await self.app(scope, receive, send)
             return
         token = bearer_token(scope)
