@@ -12,14 +12,20 @@ field added to a renderer but not to its model, or the reverse, fails here.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import re
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import jsonschema_rs
 import pytest
+
+from conftest import settings_for
+from datacat.app import create_app
+from support import async_throwaway_database
 
 # Every documented operation must be driven at least once (a new endpoint fails until it is).
 exercised: set[tuple[str, str]] = set()
@@ -233,6 +239,48 @@ async def test_delete_answers_match_their_shapes(call: Any) -> None:
     doomed = (await call("POST", "/api/sessions"))["session_id"]
     assert await call("DELETE", f"/api/sessions/{doomed}") == {"status": "ok"}
     assert (await call("DELETE", f"/api/sessions/{doomed}"))["detail"]
+
+
+@contextlib.asynccontextmanager
+async def _own_client(backend: str, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    """An app on a database of its own: a key switches auth on for the whole database."""
+    async with contextlib.AsyncExitStack() as stack:
+        if backend == "sqlite":
+            url = f"sqlite+aiosqlite:///{tmp_path / 'keys.db'}"
+        else:
+            url = await stack.enter_async_context(async_throwaway_database("shapes_keys"))
+        application = create_app(settings_for(url))
+        await stack.enter_async_context(application.router.lifespan_context(application))
+        transport = httpx.ASGITransport(app=application)
+        yield await stack.enter_async_context(
+            httpx.AsyncClient(transport=transport, base_url="http://datacat")
+        )
+
+
+async def test_key_answers_match_their_shapes(
+    contract: Contract, backend: str, tmp_path: Path
+) -> None:
+    async with _own_client(backend, tmp_path) as client:
+
+        async def call(method: str, url: str, **kwargs: Any) -> Any:
+            return contract.check(await client.request(method, url, **kwargs))
+
+        made = await call("POST", "/api/keys", json={"scope": "admin", "name": "shapes"})
+        admin = {"Authorization": f"Bearer {made['key']}"}
+        assert made["scope"] == "admin" and made["key"].startswith(made["prefix"])
+        read = await call("POST", "/api/keys", json={"scope": "read"}, headers=admin)
+        listed = await call("GET", "/api/keys", headers=admin)
+        assert [k["name"] for k in listed["items"]] == ["shapes", read["prefix"]]
+        taken = {"scope": "read", "name": "shapes"}
+        assert "exists" in (await call("POST", "/api/keys", json=taken, headers=admin))["detail"]
+        assert (await call("POST", "/api/keys", json={"scope": "all"}, headers=admin))["detail"]
+        assert (await call("GET", "/api/keys"))["detail"]  # 401
+        reader = {"Authorization": f"Bearer {read['key']}"}
+        assert (await call("GET", "/api/keys", headers=reader))["detail"]  # 403
+        revoked = await call("DELETE", f"/api/keys/{read['prefix']}", headers=admin)
+        assert revoked == {"status": "ok"}
+        assert (await call("GET", "/api/sessions", headers=reader))["detail"]  # 401 at once
+        assert (await call("DELETE", "/api/keys/nobody", headers=admin))["detail"]  # 404
 
 
 def test_every_documented_operation_was_exercised(contract: Contract) -> None:

@@ -159,6 +159,38 @@ class StatusOK(BaseModel):
     status: Literal["ok"] = "ok"
 
 
+KeyName = Annotated[
+    str,
+    Field(min_length=1, max_length=128, pattern="^[A-Za-z0-9._:@-]+$"),
+]
+"""Letters, digits and ``._:@-``: a name is typed on command lines (``keys revoke NAME``)."""
+
+
+class KeyCreate(RequestModel):
+    scope: Literal["ingest", "read", "admin"]
+    name: KeyName | None = Field(default=None, description="Default: the key's prefix.")
+
+
+class KeyCreated(BaseModel):
+    key: str = Field(description="The key itself: shown once, only its hash is stored.")
+    prefix: str
+    name: str
+    scope: str
+
+
+class KeyOut(BaseModel):
+    prefix: str
+    name: str
+    scope: str
+    created_at: str
+    last_used_at: str | None
+    revoked_at: str | None
+
+
+class KeyList(BaseModel):
+    items: list[KeyOut]
+
+
 class ErrorBody(BaseModel):
     detail: Any
 
