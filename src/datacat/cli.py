@@ -15,7 +15,9 @@ from datacat.commands import keys, prune, serve, transfer
 
 DESCRIPTION = (
     "datacat: sessions, state, events and metrics over HTTP. "
-    "'datacat serve' runs the service; 'datacat db upgrade' migrates the database."
+    "'datacat serve' runs the service; 'datacat keys' manages API keys; 'datacat prune', "
+    "'export' and 'import' keep the database's size in check and move it between "
+    "SQLite and PostgreSQL. Every command takes --database-url."
 )
 
 COMMAND_MODULES = (serve, keys, prune, transfer)
