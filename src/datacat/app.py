@@ -13,7 +13,18 @@ from fastapi import FastAPI
 
 import datacat_web
 from datacat import memory, security
-from datacat.api import batch, docs, errors, grafana, health, keys, metrics, schemas, sessions
+from datacat.api import (
+    batch,
+    docs,
+    errors,
+    grafana,
+    health,
+    keys,
+    metrics,
+    releases,
+    schemas,
+    sessions,
+)
 from datacat.api.fastpath import FastPath
 from datacat.api.responses import API_ERRORS
 from datacat.auth import Access, AuthMiddleware
@@ -126,7 +137,7 @@ def create_app(settings: Settings | None = None, *, fast_path: bool = True) -> F
     app.state.access = access
     schemas.document(app)
     errors.install(app)
-    for module in (sessions, batch, metrics, grafana, keys):
+    for module in (sessions, batch, metrics, grafana, keys, releases):
         app.include_router(module.router, responses=API_ERRORS)
     for module in (health, docs):
         app.include_router(module.router)

@@ -241,6 +241,13 @@ async def test_delete_answers_match_their_shapes(call: Any) -> None:
     assert (await call("DELETE", f"/api/sessions/{doomed}"))["detail"]
 
 
+async def test_release_answers_match_their_shapes(call: Any, seeded: dict[str, str]) -> None:
+    releases = await call("GET", f"/api/releases?product={seeded['product']}&days=3")
+    assert releases["items"] and releases["items"][0]["daily"]
+    assert (await call("GET", "/api/releases?limit=1"))["items"]
+    assert (await call("GET", "/api/releases?days=0"))["detail"]
+
+
 @contextlib.asynccontextmanager
 async def _own_client(backend: str, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     """An app on a database of its own: a key switches auth on for the whole database."""

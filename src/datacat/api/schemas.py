@@ -94,6 +94,24 @@ Tags = Annotated[
 ]
 
 
+MetricKind = Literal["gauge", "counter", "timer", "histogram"]
+EventLevel = Literal["debug", "info", "warning", "error", "critical"]
+Unit = Annotated[
+    str,
+    Field(min_length=1, max_length=64, json_schema_extra=NUL_FREE),
+    AfterValidator(no_nul),
+]
+MAX_MESSAGE = 8192
+"""An event's message is one log line, not a document: ``data`` carries anything larger."""
+Message = Annotated[
+    str, Field(max_length=MAX_MESSAGE, json_schema_extra=NUL_FREE), AfterValidator(no_nul)
+]
+Labels = Annotated[
+    list[Label],
+    Field(description="Free-form labels; as many as a metric's tags (DATACAT_MAX_METRIC_TAGS)."),
+]
+
+
 def rfc3339_text(value: Any) -> Any:
     """Pydantic would read a number (or a numeric string) as Unix time; the contract (and the
     seed's Go decoder) says RFC 3339 text. Found by schemathesis: ``"timestamp": 0`` and
@@ -133,6 +151,10 @@ class EventIn(RequestModel):
     data: JsonValue = None
     timestamp: Timestamp = None
     id: ClientId | None = None
+    level: EventLevel | None = Field(default=None, description="Default: info.")
+    message: Message | None = None
+    category: Label | None = None
+    labels: Labels | None = None
 
 
 class MetricIn(RequestModel):
@@ -141,6 +163,12 @@ class MetricIn(RequestModel):
     tags: Tags = None
     timestamp: Timestamp = None
     id: ClientId | None = None
+    kind: MetricKind | None = Field(
+        default=None,
+        description="gauge (default: a sampled value), counter (a delta), timer (a duration), "
+        "histogram (an observation).",
+    )
+    unit: Unit | None = Field(default=None, description="Free text, e.g. ms, bytes, %.")
 
 
 class EndIn(RequestModel):
@@ -414,3 +442,33 @@ def _resolve_marks(node: Any) -> None:
     elif isinstance(node, list):
         for value in node:
             _resolve_marks(value)
+
+
+class ReleaseDay(BaseModel):
+    day: str = Field(description="UTC day the sessions were created, `YYYY-MM-DD`.")
+    sessions: int
+    crashed: int
+    crash_free_rate: float
+
+
+class ReleaseOut(BaseModel):
+    product: str | None
+    version: str | None
+    sessions: int
+    active: int
+    ended: int
+    crashed: int
+    hung: int = Field(description="Sessions whose current status is hung.")
+    abandoned: int
+    crash_free_rate: float = Field(description="Share of sessions not crashed, 0..1.")
+    hang_free_rate: float = Field(description="Share of sessions not currently hung, 0..1.")
+    median_duration_s: float | None = Field(
+        description="Median of ended and crashed sessions' end minus start; null if none."
+    )
+    first_seen: str = Field(description="Earliest session start.")
+    last_seen: str = Field(description="Latest sign of life of any of its sessions.")
+    daily: list[ReleaseDay] = Field(description="Oldest first: the latest `days` with sessions.")
+
+
+class ReleaseList(BaseModel):
+    items: list[ReleaseOut]

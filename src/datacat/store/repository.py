@@ -31,6 +31,7 @@ from datacat.store.keys import KeyStore
 from datacat.store.metricquery import SeriesQuery, SeriesResult, run_series
 from datacat.store.ops import CreateSession, Op, WriteResult
 from datacat.store.prune import Pruner, Removed
+from datacat.store.releases import Release, ReleaseQuery, run_releases
 from datacat.store.statefilter import StateFilter, state_condition
 from datacat.store.tables import events, metric_names, metrics, sessions, state_history
 from datacat.store.writelock import WriteLock
@@ -429,6 +430,11 @@ class Repository:
         condition = state_condition(query.state, self.dialect) if query.state is not None else None
         async with self.engine.connect() as conn:
             return await run_series(conn, query, condition)
+
+    async def releases(self, query: ReleaseQuery) -> list[Release]:
+        """Release health per product and version (``store.releases``)."""
+        async with self.engine.connect() as conn:
+            return await run_releases(conn, query)
 
     async def status_counts(self) -> dict[str, int]:
         async with self.engine.connect() as conn:
