@@ -248,6 +248,16 @@ async def test_release_answers_match_their_shapes(call: Any, seeded: dict[str, s
     assert (await call("GET", "/api/releases?days=0"))["detail"]
 
 
+async def test_issue_12_session_filters_match_their_shapes(
+    call: Any, seeded: dict[str, str]
+) -> None:
+    product = seeded["product"]
+    found = await call("GET", f"/api/sessions?product={product}&version=1.2&event=data&q=SCAL")
+    assert [s["id"] for s in found["items"]] == [seeded["rich"]]
+    await call("GET", f"/api/sessions?product={product}&ever_hung=false")
+    assert (await call("GET", "/api/sessions?q="))["detail"]
+
+
 @contextlib.asynccontextmanager
 async def _own_client(backend: str, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     """An app on a database of its own: a key switches auth on for the whole database."""
@@ -288,6 +298,15 @@ async def test_key_answers_match_their_shapes(
         assert revoked == {"status": "ok"}
         assert (await call("GET", "/api/sessions", headers=reader))["detail"]  # 401 at once
         assert (await call("DELETE", "/api/keys/nobody", headers=admin))["detail"]  # 404
+
+
+async def test_series_statistics_of_issue_12_match_their_shapes(
+    call: Any, seeded: dict[str, str]
+) -> None:
+    product = seeded["product"]
+    for aggregation in ("sum", "count", "p50", "p90", "p95", "p99"):
+        url = f"/api/metrics/series?name=cpu&aggregation={aggregation}&product={product}"
+        assert (await call("GET", url))["points"]
 
 
 def test_every_documented_operation_was_exercised(contract: Contract) -> None:

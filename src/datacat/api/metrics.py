@@ -33,7 +33,12 @@ async def series(
         str, AfterValidator(no_nul), Query(min_length=1, max_length=256, json_schema_extra=NUL_FREE)
     ],
     aggregation: Annotated[
-        Aggregation, Query(description="`all` points, or one `peak`/`avg`/`min` per session")
+        Aggregation,
+        Query(
+            description="`all` points, or one statistic per session: `peak`, `avg`, `min`, "
+            "`sum`, `count`, or a percentile `p50`/`p90`/`p95`/`p99` (linear interpolation "
+            "between the closest ranks, as PostgreSQL's `percentile_cont`)"
+        ),
     ] = Aggregation.all,
     state_path: StatePath = None,
     state_value: Annotated[QueryText, Query(max_length=1024, json_schema_extra=NUL_FREE)] = None,

@@ -4,6 +4,13 @@ Sessions are filtered first (state filter, product), then their points are read 
 the (session_pk, name, ts_us) index, so the cost follows the matching sessions rather
 than the size of the whole metrics table. Statistics are aggregated in SQL over every
 matching point; only the points shown are capped.
+
+Percentiles are one definition on both backends: linear interpolation between the two
+closest ranks at position ``(n - 1) * p`` of the sorted values — PostgreSQL's
+``percentile_cont`` and Python's ``statistics.quantiles(values, n=100,
+method="inclusive")``. SQLite has no percentile function, so both backends compute it
+the same way, exactly: ``row_number()`` and ``count()`` windows over the partition
+ordered by value pick the two ranks, and one grouped sum weighs them.
 """
 
 from __future__ import annotations
@@ -13,7 +20,18 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, Numeric, cast, exists, func, literal, select
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    Numeric,
+    Subquery,
+    case,
+    cast,
+    exists,
+    func,
+    literal,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from datacat.store.statefilter import StateFilter
@@ -25,6 +43,34 @@ class Aggregation(str, Enum):
     peak = "peak"
     avg = "avg"
     min = "min"
+    sum = "sum"
+    count_ = "count"  # `count` would shadow str.count
+    p50 = "p50"
+    p90 = "p90"
+    p95 = "p95"
+    p99 = "p99"
+
+
+PERCENTILES: dict[Aggregation, int] = {
+    Aggregation.p50: 50,
+    Aggregation.p90: 90,
+    Aggregation.p95: 95,
+    Aggregation.p99: 99,
+}
+
+FLOAT_MAX = 1.79769313486231e308
+"""A sum beyond the largest double saturates near it: PostgreSQL raises on float overflow
+(a 500) and SQLite answers infinity, which JSON cannot carry. It is the largest double of
+15 significant digits, the precision of PostgreSQL's float8 → numeric cast, so averaging
+saturated sums as numeric does not round past the largest double."""
+
+
+def _sum(column: ColumnElement[float], dialect: str) -> ColumnElement[float]:
+    if dialect == "postgresql":
+        total: ColumnElement[Any] = func.sum(cast(column, Numeric))
+        bound = cast(literal(repr(FLOAT_MAX)), Numeric)
+        return cast(func.least(func.greatest(total, -bound), bound), Float)
+    return func.max(func.min(func.sum(column), FLOAT_MAX), -FLOAT_MAX)
 
 
 def _mean(column: ColumnElement[float], dialect: str) -> ColumnElement[float]:
@@ -40,7 +86,57 @@ _PER_SESSION: dict[Aggregation, Callable[[ColumnElement[float], str], ColumnElem
     Aggregation.peak: lambda column, _: func.max(column),
     Aggregation.avg: _mean,
     Aggregation.min: lambda column, _: func.min(column),
+    Aggregation.sum: _sum,
+    Aggregation.count_: lambda column, _: cast(func.count(column), Float),
 }
+
+
+def aggregated(
+    source: Subquery, keys: list[str], aggregation: Aggregation, dialect: str
+) -> Subquery:
+    """One row per distinct ``keys`` of ``source`` (columns ``value``, ``ts_us``): its
+    statistic as ``value`` and its newest ``ts_us``."""
+    key_columns = [source.c[key] for key in keys]
+    percent = PERCENTILES.get(aggregation)
+    if percent is None:
+        return (
+            select(
+                *key_columns,
+                _PER_SESSION[aggregation](source.c.value, dialect).label("value"),
+                func.max(source.c.ts_us).label("ts_us"),
+            )
+            .group_by(*key_columns)
+            .subquery()
+        )
+    # Position (n - 1) * p / 100 in integers: rank ``low`` (0-based) and the weight
+    # ``frac`` of the next rank, with no float rounding in choosing the ranks.
+    n = func.count().over(partition_by=key_columns)
+    position = (n - 1) * percent
+    ranked = select(
+        *key_columns,
+        source.c.value,
+        source.c.ts_us,
+        (func.row_number().over(partition_by=key_columns, order_by=source.c.value) - 1).label(
+            "rank"
+        ),
+        (position // 100).label("low"),
+        (cast(position % 100, Float) / 100.0).label("frac"),
+    ).subquery()
+    weighted = case(
+        (ranked.c.rank == ranked.c.low, ranked.c.value * (1.0 - ranked.c.frac)),
+        (ranked.c.rank == ranked.c.low + 1, ranked.c.value * ranked.c.frac),
+        else_=0.0,
+    )
+    ranked_keys = [ranked.c[key] for key in keys]
+    return (
+        select(
+            *ranked_keys,
+            func.sum(weighted).label("value"),
+            func.max(ranked.c.ts_us).label("ts_us"),
+        )
+        .group_by(*ranked_keys)
+        .subquery()
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,16 +218,12 @@ async def run_series(
             func.count(),
         )
     else:
-        per_session = (
-            select(
-                metrics.c.session_pk,
-                _PER_SESSION[query.aggregation](metrics.c.value, dialect).label("value"),
-                func.max(metrics.c.ts_us).label("ts_us"),
-            )
+        source = (
+            select(metrics.c.session_pk, metrics.c.ts_us, metrics.c.value)
             .where(*conditions)
-            .group_by(metrics.c.session_pk)
             .subquery()
         )
+        per_session = aggregated(source, ["session_pk"], query.aggregation, dialect)
         points_query = (
             select(per_session.c.ts_us, per_session.c.value, sessions.c.id)
             .join(sessions, sessions.c.pk == per_session.c.session_pk)
