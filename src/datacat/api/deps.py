@@ -77,6 +77,26 @@ async def session_filter(
         StateMode,
         Query(description="`current` value equals; `contains` array has it; `ever` in history."),
     ] = StateMode.current,
+    version: Annotated[QueryText, Query(max_length=256, json_schema_extra=NUL_FREE)] = None,
+    event: Annotated[
+        QueryText,
+        Query(max_length=256, json_schema_extra=NUL_FREE, description="Logged an event so named."),
+    ] = None,
+    ever_hung: Annotated[
+        bool | None,
+        Query(
+            description="`true`: logged `application_appears_hung` at any time (even if recovered)."
+        ),
+    ] = None,
+    q: Annotated[
+        QueryText,
+        Query(
+            min_length=1,
+            max_length=256,
+            json_schema_extra=NUL_FREE,
+            description="Logged an event whose name contains this (any case).",
+        ),
+    ] = None,
 ) -> SessionFilter:
     return SessionFilter(
         status=status,
@@ -85,6 +105,10 @@ async def session_filter(
         created_after_us=maybe_us(created_after),
         created_before_us=maybe_us(created_before),
         state=parse_state_filter(state_path, state_value, state_mode),
+        version=version,
+        event=event,
+        ever_hung=ever_hung,
+        q=q,
     )
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     and_,
+    exists,
     func,
     or_,
     select,
@@ -83,6 +84,13 @@ class SessionFilter:
     created_after_us: int | None = None
     created_before_us: int | None = None
     state: StateFilter | None = None
+    # Issue 12: what the session logged. Each is an EXISTS on the session's events, read
+    # through ix_events_session (session_pk, id): cheap per candidate session, but it
+    # reads every event of sessions that lack a match (no (session_pk, name) index).
+    version: str | None = None
+    event: str | None = None
+    ever_hung: bool | None = None
+    q: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -472,6 +480,15 @@ class Repository:
             conditions.append(sessions.c.created_us < filters.created_before_us)
         if filters.state is not None:
             conditions.append(state_condition(filters.state, self.dialect))
+        if filters.version is not None:
+            conditions.append(sessions.c.version == filters.version)
+        if filters.event is not None:
+            conditions.append(_logged(events.c.name == filters.event))
+        if filters.ever_hung is not None:
+            hung = _logged(events.c.name == rules.HUNG_EVENT)
+            conditions.append(hung if filters.ever_hung else ~hung)
+        if filters.q is not None:
+            conditions.append(_logged(events.c.name.icontains(filters.q, autoescape=True)))
         return conditions
 
     async def _session_row(
@@ -527,6 +544,11 @@ def _last_id(table: Any, *conditions: ColumnElement[bool]) -> Any:
         .where(table.c.session_pk == sessions.c.pk, *conditions)
         .scalar_subquery()
     )
+
+
+def _logged(condition: ColumnElement[bool]) -> ColumnElement[bool]:
+    """The enclosing query's session logged an event meeting ``condition``."""
+    return exists().where(events.c.session_pk == sessions.c.pk, condition)
 
 
 def _plausible_id(session_id: str) -> bool:
