@@ -649,9 +649,14 @@ def test_a_line_reads_back_as_what_it_says() -> None:
     metrics = [{"ts_us": 3, "name": "m", "value": 2, "tags": ["x"], "client_id": None}]
     record = parse_line(orjson.dumps(line("x", metadata={"k": 1}, events=events, metrics=metrics)))
     assert record.id == "x" and record.session["metadata"] == {"k": 1}
-    assert record.events == [(-1, "e", '{"b":1,"a":[null]}', "c"), (2, "é", "null", None)]
-    # The writer's forms: JSON text as encoded, a metric's value as a float.
-    assert record.metrics == [(3, "m", 2.0, '["x"]', None)]
+    # The writer's forms (``store.bulk``'s column order, client id last): JSON text as
+    # encoded, a metric's value as a float, absent issue-12 fields as NULL.
+    no_level = (None, None, None, None)
+    assert record.events == [
+        (-1, "e", '{"b":1,"a":[null]}', *no_level, "c"),
+        (2, "é", "null", *no_level, None),
+    ]
+    assert record.metrics == [(3, "m", 2.0, '["x"]', None, None, None)]
     assert record.rows == 3
 
 

@@ -84,7 +84,7 @@ class Limits:
     def problem(self, op: Op) -> tuple[str, str] | None:
         """The first limit ``op`` exceeds, as (field, message); None when within all."""
         if isinstance(op, LogEvent):
-            return self._name(op.name) or self._json("data", op.data)
+            return self._name(op.name) or self._json("data", op.data) or self._labels(op.labels)
         if isinstance(op, LogMetric):
             return self._name(op.name) or self._tags(op.tags)
         if isinstance(op, UpdateState):
@@ -99,6 +99,14 @@ class Limits:
         return "name", (
             f"name is {len(name)} characters long; at most max_name_length="
             f"{self.max_name_length} (DATACAT_MAX_NAME_LENGTH)"
+        )
+
+    def _labels(self, labels: list[str] | None) -> tuple[str, str] | None:
+        if labels is None or len(labels) <= self.max_metric_tags:
+            return None
+        return "labels", (
+            f"event has {len(labels)} labels; at most max_metric_tags="
+            f"{self.max_metric_tags} (DATACAT_MAX_METRIC_TAGS)"
         )
 
     def _tags(self, tags: Any) -> tuple[str, str] | None:

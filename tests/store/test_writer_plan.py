@@ -89,19 +89,27 @@ def test_state_patches_merge_in_order_and_a_resent_one_is_a_duplicate() -> None:
 def test_keyed_events_and_metrics_wait_for_the_insert_plain_ones_are_accepted() -> None:
     planned = plan(
         [
-            [LogEvent("s1", "step", {"n": 1}), LogEvent("s1", "step", ts_us=7, client_id="e")],
+            [
+                LogEvent("s1", "step", {"n": 1}),
+                LogEvent("s1", "step", ts_us=7, client_id="e", level="error", labels=["a"]),
+            ],
             [LogEvent("s1", "step", client_id="e"), LogMetric("s2", "loss", 0.5, client_id="e")],
-            [LogMetric("s2", "acc", 1.0, {"k": "v"}), LogMetric("s2", "loss", 0.5, client_id="e")],
+            [
+                LogMetric("s2", "acc", 1.0, {"k": "v"}, kind="counter", unit="%"),
+                LogMetric("s2", "loss", 0.5, client_id="e"),
+            ],
         ],
         PKS,
         {},
         set(),
         NOW,
     )
-    assert planned.events_plain == [(1, NOW, "step", '{"n":1}', None)]
-    assert planned.events_keyed == [(1, 7, "step", "null", "e")]
-    assert planned.metrics_plain == [(2, NOW, "acc", 1.0, '{"k":"v"}', None)]
-    assert planned.metrics_keyed == [(2, NOW, "loss", 0.5, "null", "e")]
+    # Rows in ``bulk``'s column order: absent issue-12 fields stay NULL, client id last.
+    no_extras = (None, None, None, None)
+    assert planned.events_plain == [(1, NOW, "step", '{"n":1}', *no_extras, None)]
+    assert planned.events_keyed == [(1, 7, "step", "null", "error", None, None, '["a"]', "e")]
+    assert planned.metrics_plain == [(2, NOW, "acc", 1.0, '{"k":"v"}', "counter", "%", None)]
+    assert planned.metrics_keyed == [(2, NOW, "loss", 0.5, "null", None, None, "e")]
     # The same client id in another table or session is not a repeat; in the same one it is.
     assert planned.pending == [(0, "events", 1, "e"), (1, "metrics", 2, "e")]
     assert planned.accepted == [1, 0, 1]

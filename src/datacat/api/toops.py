@@ -43,12 +43,29 @@ def create(body: SessionCreate | None) -> CreateSession:
 
 
 def event(session_id: str, body: EventIn) -> LogEvent:
-    return LogEvent(session_id, body.name, body.data, maybe_us(body.timestamp), body.id)
+    return LogEvent(
+        session_id,
+        body.name,
+        body.data,
+        maybe_us(body.timestamp),
+        body.id,
+        body.level,
+        body.message,
+        body.category,
+        body.labels,
+    )
 
 
 def metric(session_id: str, body: MetricIn) -> LogMetric:
     return LogMetric(
-        session_id, body.name, body.value, body.tags, maybe_us(body.timestamp), body.id
+        session_id,
+        body.name,
+        body.value,
+        body.tags,
+        maybe_us(body.timestamp),
+        body.id,
+        body.kind,
+        body.unit,
     )
 
 

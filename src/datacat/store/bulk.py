@@ -20,6 +20,8 @@ _SQLITE_MAX_PARAMS = 32766
 
 @dataclass(frozen=True, slots=True)
 class TableSpec:
+    """A hot table's inserted columns; ``client_id`` is always the last one."""
+
     name: str
     columns: tuple[str, ...]
     pg_types: tuple[str, ...]  # array element types for unnest; "jsonb" columns arrive as text
@@ -27,13 +29,13 @@ class TableSpec:
 
 EVENTS = TableSpec(
     "events",
-    ("session_pk", "ts_us", "name", "data", "client_id"),
-    ("bigint", "bigint", "text", "jsonb", "text"),
+    ("session_pk", "ts_us", "name", "data", "level", "message", "category", "labels", "client_id"),
+    ("bigint", "bigint", "text", "jsonb", "text", "text", "text", "jsonb", "text"),
 )
 METRICS = TableSpec(
     "metrics",
-    ("session_pk", "ts_us", "name", "value", "tags", "client_id"),
-    ("bigint", "bigint", "text", "float8", "jsonb", "text"),
+    ("session_pk", "ts_us", "name", "value", "tags", "kind", "unit", "client_id"),
+    ("bigint", "bigint", "text", "float8", "jsonb", "text", "text", "text"),
 )
 STATE_HISTORY = TableSpec(
     "state_history",

@@ -36,6 +36,11 @@ class LogEvent:
     data: Any = None
     ts_us: int | None = None
     client_id: str | None = None
+    # Issue 12; None is stored as NULL and read as the default (level "info").
+    level: str | None = None
+    message: str | None = None
+    category: str | None = None
+    labels: list[str] | None = None
 
 
 @dataclass(slots=True)
@@ -46,6 +51,9 @@ class LogMetric:
     tags: Any = None
     ts_us: int | None = None
     client_id: str | None = None
+    # Issue 12; None is stored as NULL and read as the default (kind "gauge").
+    kind: str | None = None
+    unit: str | None = None
 
 
 @dataclass(slots=True)

@@ -184,7 +184,9 @@ def _log_event(p: _Planner, unit: int, pk: int, op: LogEvent, row: SessionRow | 
     ts = op.ts_us if op.ts_us is not None else p.now
     client_id = op.client_id
     if client_id is None:
-        out.events_plain.append((pk, ts, op.name, _json(op.data), None))
+        out.events_plain.append(
+            (pk, ts, op.name, _json(op.data), op.level, op.message, op.category, _labels(op), None)
+        )
     else:
         key = (_EVENTS, pk, client_id)
         if key in p.seen:
@@ -192,7 +194,19 @@ def _log_event(p: _Planner, unit: int, pk: int, op: LogEvent, row: SessionRow | 
             return
         p.seen.add(key)
         out.pending.append((unit, _EVENTS, pk, client_id))
-        out.events_keyed.append((pk, ts, op.name, _json(op.data), client_id))
+        out.events_keyed.append(
+            (
+                pk,
+                ts,
+                op.name,
+                _json(op.data),
+                op.level,
+                op.message,
+                op.category,
+                _labels(op),
+                client_id,
+            )
+        )
     if row is not None:
         new = rules.status_after_event(row.status, op.name, op.data)
         if new != row.status:
@@ -206,7 +220,9 @@ def _log_metric(p: _Planner, unit: int, pk: int, op: LogMetric, row: None) -> No
     ts = op.ts_us if op.ts_us is not None else p.now
     client_id = op.client_id
     if client_id is None:
-        out.metrics_plain.append((pk, ts, op.name, op.value, _json(op.tags), None))
+        out.metrics_plain.append(
+            (pk, ts, op.name, op.value, _json(op.tags), op.kind, op.unit, None)
+        )
     else:
         key = (_METRICS, pk, client_id)
         if key in p.seen:
@@ -214,7 +230,9 @@ def _log_metric(p: _Planner, unit: int, pk: int, op: LogMetric, row: None) -> No
             return
         p.seen.add(key)
         out.pending.append((unit, _METRICS, pk, client_id))
-        out.metrics_keyed.append((pk, ts, op.name, op.value, _json(op.tags), client_id))
+        out.metrics_keyed.append(
+            (pk, ts, op.name, op.value, _json(op.tags), op.kind, op.unit, client_id)
+        )
     out.metric_names.add(op.name)
 
 
@@ -247,3 +265,8 @@ _RULES: dict[type, _Rule] = {
 
 def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
+
+
+def _labels(op: LogEvent) -> str | None:
+    """Absent labels stay SQL NULL, not the JSON text ``null``, like the other new columns."""
+    return None if op.labels is None else orjson.dumps(op.labels).decode()

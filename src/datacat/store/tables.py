@@ -68,6 +68,11 @@ events = Table(
     Column("name", String(256), nullable=False),
     Column("data", JsonType, nullable=True),
     Column("client_id", String(64), nullable=True),
+    # Migration 0004: NULL reads as the default (level "info"), so old rows need no rewrite.
+    Column("level", String(16), nullable=True),
+    Column("message", Text, nullable=True),
+    Column("category", String(256), nullable=True),
+    Column("labels", JsonType, nullable=True),
     Index("ix_events_session", "session_pk", "id"),
     Index("ix_events_ts", "ts_us"),
     Index(
@@ -90,6 +95,9 @@ metrics = Table(
     Column("value", Float, nullable=False),
     Column("tags", JsonType, nullable=True),
     Column("client_id", String(64), nullable=True),
+    # Migration 0004: NULL reads as the default (kind "gauge"), so old rows need no rewrite.
+    Column("kind", String(16), nullable=True),
+    Column("unit", String(64), nullable=True),
     # Covering indexes: the explorer's aggregations never touch the table itself.
     Index("ix_metrics_name_ts", "name", "ts_us", "value", "session_pk"),
     Index("ix_metrics_session_name_ts", "session_pk", "name", "ts_us", "value"),

@@ -156,8 +156,9 @@ class SessionRecord:
 
     session: dict[str, Any]
     history: list[tuple[int, str, str | None]] = field(default_factory=list)
-    events: list[tuple[int, str, str, str | None]] = field(default_factory=list)
-    metrics: list[tuple[int, str, float, str, str | None]] = field(default_factory=list)
+    # In the bulk specs' column order (``store.bulk``), client id last.
+    events: list[tuple[Any, ...]] = field(default_factory=list)
+    metrics: list[tuple[Any, ...]] = field(default_factory=list)
 
     @property
     def id(self) -> str:
@@ -237,17 +238,21 @@ def _history_row(item: Any, seen: set[str]) -> tuple[int, str, str | None]:
     return _time(item["ts_us"], "ts_us"), _encode(patch, "patch"), _client_id(item, seen)
 
 
-def _event_row(item: Any, seen: set[str]) -> tuple[int, str, str, str | None]:
+def _event_row(item: Any, seen: set[str]) -> tuple[Any, ...]:
     _row(item, EVENT_KEYS)
     return (
         _time(item["ts_us"], "ts_us"),
         _name(item["name"]),
         _encode(item["data"], "data"),
+        None,
+        None,
+        None,
+        None,
         _client_id(item, seen),
     )
 
 
-def _metric_row(item: Any, seen: set[str]) -> tuple[int, str, float, str, str | None]:
+def _metric_row(item: Any, seen: set[str]) -> tuple[Any, ...]:
     _row(item, METRIC_KEYS)
     value = item["value"]
     if type(value) not in (float, int) or not math.isfinite(value):
@@ -263,6 +268,8 @@ def _metric_row(item: Any, seen: set[str]) -> tuple[int, str, float, str, str | 
         _name(item["name"]),
         float(value),
         _encode(tags, "tags"),
+        None,
+        None,
         _client_id(item, seen),
     )
 

@@ -1,0 +1,154 @@
+"""Metric kinds and units, event levels, messages, categories and labels (issue 12):
+stored from the single endpoints on both serving paths and from batches, absent fields
+stored as NULL (read as ``gauge`` / ``info``), and bad values refused with a 422 naming
+the field, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from datacat.app import create_app
+from datacat.settings import Settings
+from datacat.store.repository import Repository
+
+FULL_EVENT = {
+    "name": "disk",
+    "data": {"free": 3},
+    "level": "warning",
+    "message": "disk almost full",
+    "category": "storage",
+    "labels": ["io", "disk"],
+}
+FULL_METRIC = {"name": "frame", "value": 16.7, "kind": "timer", "unit": "ms"}
+
+
+@pytest.fixture(scope="session")
+async def plain(app: FastAPI, database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """The same service without the fast path, on the same database as ``client``."""
+    application = create_app(Settings(database_url=database_url), fast_path=False)
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://datacat") as http:
+            yield http
+
+
+async def stored(repo: Repository, table: str, session_id: str) -> list[dict[str, Any]]:
+    """The session's rows as the database holds them (JSON columns as decoded values)."""
+    columns = (
+        "name, level, message, category, labels" if table == "events" else "name, value, kind, unit"
+    )
+    async with repo.engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                f"SELECT {columns} FROM {table} JOIN sessions ON sessions.pk = session_pk"
+                " WHERE sessions.id = :id ORDER BY {table}.id".replace("{table}", table)
+            ),
+            {"id": session_id},
+        )
+        found = [dict(row._mapping) for row in rows]
+    for row in found:
+        if isinstance(row.get("labels"), str):
+            row["labels"] = orjson.loads(row["labels"])
+    return found
+
+
+@pytest.mark.parametrize("path", ["fast", "plain"])
+async def test_new_fields_are_stored_from_the_single_endpoints(
+    client: httpx.AsyncClient, plain: httpx.AsyncClient, repo: Repository, path: str
+) -> None:
+    http = client if path == "fast" else plain
+    session_id = (await http.post("/api/sessions")).json()["session_id"]
+    for body in (FULL_EVENT, {"name": "plain"}):
+        response = await http.post(f"/api/sessions/{session_id}/events", json=body)
+        assert response.status_code == 200, response.text
+    for body in (FULL_METRIC, {"name": "frame", "value": 1}):
+        response = await http.post(f"/api/sessions/{session_id}/metrics", json=body)
+        assert response.status_code == 200, response.text
+
+    assert await stored(repo, "events", session_id) == [
+        {
+            "name": "disk",
+            "level": "warning",
+            "message": "disk almost full",
+            "category": "storage",
+            "labels": ["io", "disk"],
+        },
+        # An old-style request stores NULLs: the defaults are applied when reading.
+        {"name": "plain", "level": None, "message": None, "category": None, "labels": None},
+    ]
+    assert await stored(repo, "metrics", session_id) == [
+        {"name": "frame", "value": 16.7, "kind": "timer", "unit": "ms"},
+        {"name": "frame", "value": 1.0, "kind": None, "unit": None},
+    ]
+
+
+async def test_new_fields_are_stored_from_a_batch(
+    client: httpx.AsyncClient, repo: Repository, session_id: str
+) -> None:
+    items = [
+        {"op": "event", "session_id": session_id, "id": "e1", **FULL_EVENT},
+        {"op": "event", "session_id": session_id, "name": "plain"},
+        {"op": "metric", "session_id": session_id, "id": "m1", **FULL_METRIC},
+        {"op": "metric", "session_id": session_id, "name": "n", "value": 2, "kind": "counter"},
+    ]
+    response = await client.post("/api/batch", json={"items": items})
+    assert response.status_code == 200, response.text
+    # (Rows with a client id are inserted after those without, so compare by name.)
+    events = {
+        e["name"]: (e["level"], e["labels"]) for e in await stored(repo, "events", session_id)
+    }
+    assert events == {"disk": ("warning", ["io", "disk"]), "plain": (None, None)}
+    metrics = {m["name"]: (m["kind"], m["unit"]) for m in await stored(repo, "metrics", session_id)}
+    assert metrics == {"frame": ("timer", "ms"), "n": ("counter", None)}
+
+
+@pytest.mark.parametrize(
+    ("kind", "body", "field"),
+    [
+        ("events", {"name": "e", "level": "fatal"}, "level"),
+        ("events", {"name": "e", "level": 3}, "level"),
+        ("events", {"name": "e", "labels": "io"}, "labels"),
+        ("events", {"name": "e", "labels": ["a\u0000b"]}, "labels"),
+        ("events", {"name": "e", "message": "x" * 8193}, "message"),
+        ("events", {"name": "e", "category": "c" * 257}, "category"),
+        ("metrics", {"name": "m", "value": 1, "kind": "summary"}, "kind"),
+        ("metrics", {"name": "m", "value": 1, "unit": ""}, "unit"),
+        ("metrics", {"name": "m", "value": 1, "unit": "u" * 65}, "unit"),
+    ],
+)
+@pytest.mark.parametrize("path", ["fast", "plain"])
+async def test_bad_values_are_a_422_naming_the_field(
+    client: httpx.AsyncClient,
+    plain: httpx.AsyncClient,
+    repo: Repository,
+    session_id: str,
+    path: str,
+    kind: str,
+    body: dict[str, Any],
+    field: str,
+) -> None:
+    http = client if path == "fast" else plain
+    response = await http.post(f"/api/sessions/{session_id}/{kind}", json=body)
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"][:2] == ["body", field]
+    assert await stored(repo, kind, session_id) == []
+
+
+async def test_too_many_labels_is_a_422_naming_the_limit(
+    client: httpx.AsyncClient, repo: Repository, session_id: str
+) -> None:
+    labels = [f"l{i}" for i in range(Settings().max_metric_tags + 1)]
+    response = await client.post(
+        f"/api/sessions/{session_id}/events", json={"name": "e", "labels": labels}
+    )
+    assert response.status_code == 422
+    assert "DATACAT_MAX_METRIC_TAGS" in response.text
+    assert response.json()["detail"][0]["loc"] == ["body", "labels"]
+    assert await stored(repo, "events", session_id) == []
