@@ -24,6 +24,10 @@ FILTER_FIELDS = (
     "state_path",
     "state_value",
     "state_mode",
+    "version",
+    "event",
+    "ever_hung",
+    "q",
     "sort",
 )
 SORTABLE = {"created_at": "Created (UTC)", "last_seen_at": "Last seen"}
@@ -178,6 +182,10 @@ def parse_browser_query(params: dict[str, str]) -> BrowserQuery:
                 values["state_mode"],
                 partial=True,
             ),
+            version=values["version"] or None,
+            event=values["event"] or None,
+            ever_hung=True if values["ever_hung"] == "true" else None,
+            q=values["q"] or None,
         )
     except ValueError as exc:
         query.error = str(exc)

@@ -20,11 +20,13 @@ from fastapi.templating import Jinja2Templates
 
 from datacat.api.deps import Repo
 from datacat.store.metricquery import Aggregation, SeriesQuery
+from datacat.store.releases import ReleaseQuery
 from datacat.store.repository import InvalidCursor, Repository, SessionFilter, SessionNotFound
 from datacat.store.statefilter import StateMode, state_filter
 from datacat.store.status import STATUSES
 from datacat.timefmt import now_us
 from datacat_web import context as ctx
+from datacat_web.releases import release_row
 from datacat_web.signin import account
 
 STOP_POLLING = 286
@@ -377,3 +379,20 @@ async def metrics_page(
         "modes": MODES,
     }
     return _page(request, "metrics.html", context)
+
+
+# -- releases -------------------------------------------------------------------------
+
+
+@router.get("/releases")
+async def releases_page(
+    request: Request, repo: Repo, product: Annotated[str, Query(max_length=256)] = ""
+) -> Any:
+    """Release health per product and version, newest activity first (``/api/releases``)."""
+    error = "the product may not contain NUL characters" if "\x00" in product else None
+    rows: list[dict[str, Any]] = []
+    if error is None:
+        found = await repo.releases(ReleaseQuery(product=product.strip() or None))
+        rows = [release_row(i, r) for i, r in enumerate(found)]
+    context = {"nav": "releases", "product": product, "rows": rows, "error": error}
+    return _page(request, "releases.html", context, 422 if error else 200)

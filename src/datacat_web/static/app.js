@@ -78,10 +78,42 @@
     window.datacatCharts[canvas.id] = chart;
   }
 
+  // A release's crash-free % per day (Releases page): a bare line, days and values in
+  // the tooltip; the y axis is fixed at 0..100 so sparklines compare across rows.
+  function drawSparkline(canvas) {
+    var source = document.getElementById(canvas.dataset.sparkline);
+    if (!source || typeof Chart === "undefined") { return; }
+    var spark = JSON.parse(source.textContent);
+    var previous = window.datacatCharts[canvas.id];
+    if (previous) { previous.destroy(); }
+    window.datacatCharts[canvas.id] = new Chart(canvas, {
+      type: "line",
+      data: {
+        labels: spark.days,
+        datasets: [{
+          label: spark.name,
+          data: spark.values,
+          borderColor: colour("--accent"),
+          backgroundColor: colour("--accent"),
+          pointRadius: spark.values.length > 1 ? 0 : 2,
+          borderWidth: 1.5,
+          tension: 0
+        }]
+      },
+      options: {
+        animation: false,
+        responsive: false,
+        plugins: { legend: { display: false } },
+        scales: { x: { display: false }, y: { display: false, min: 0, max: 100 } }
+      }
+    });
+  }
+
   function drawAll(root) {
     if (!root || !root.querySelectorAll) { return; }
     if (root.matches && root.matches("canvas[data-chart]")) { draw(root); }
     root.querySelectorAll("canvas[data-chart]").forEach(draw);
+    root.querySelectorAll("canvas[data-sparkline]").forEach(drawSparkline);
   }
 
   document.addEventListener("DOMContentLoaded", function () { drawAll(document); });
