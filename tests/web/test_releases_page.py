@@ -134,3 +134,30 @@ def test_releases_page_in_the_browser(page: Any, seeded: Seeded, http: httpx.Cli
     svc = {seeded.ids[k] for k, s in seeded.specs.items() if s.product == "svc-worker"}
     eventually(lambda: set(session_ids(page)), svc)
     assert page.input_value("#filters input[name=version]") == "1.0.0"
+
+
+def _logged(seeded: Seeded, predicate: Any) -> set[str]:
+    return {
+        seeded.ids[key]
+        for key, spec in seeded.specs.items()
+        if any(predicate(name) for name, _ in spec.events)
+    }
+
+
+@pytest.mark.browser
+def test_session_browser_form_has_the_new_filters(page: Any, seeded: Seeded) -> None:
+    page.goto("/sessions")
+    page.check("#filters input[name=ever_hung]")
+    eventually(
+        lambda: set(session_ids(page)), _logged(seeded, lambda n: n == "application_appears_hung")
+    )
+    page.uncheck("#filters input[name=ever_hung]")
+    page.fill("#filters input[name=q]", "EXCEPT")
+    eventually(lambda: set(session_ids(page)), _logged(seeded, lambda n: "except" in n.lower()))
+    page.fill("#filters input[name=q]", "")
+    page.fill("#filters input[name=event]", "exception")
+    eventually(lambda: set(session_ids(page)), _logged(seeded, lambda n: n == "exception"))
+    page.fill("#filters input[name=version]", "9.9")
+    eventually(lambda: session_ids(page), [])
+    # The URL carries them, so the view can be shared.
+    eventually(lambda: "event=exception" in page.url and "version=9.9" in page.url)
