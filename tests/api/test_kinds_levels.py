@@ -152,3 +152,82 @@ async def test_too_many_labels_is_a_422_naming_the_limit(
     assert "DATACAT_MAX_METRIC_TAGS" in response.text
     assert response.json()["detail"][0]["loc"] == ["body", "labels"]
     assert await stored(repo, "events", session_id) == []
+
+
+EVENT_OUT = dict(FULL_EVENT)
+PLAIN_EVENT_OUT = {
+    "name": "plain",
+    "data": None,
+    "level": "info",
+    "message": None,
+    "category": None,
+    "labels": None,
+}
+METRIC_OUT = {"name": "frame", "value": 16.7, "tags": None, "kind": "timer", "unit": "ms"}
+PLAIN_METRIC_OUT = {"name": "frame", "value": 1.0, "tags": None, "kind": "gauge", "unit": None}
+
+
+def without(items: list[dict[str, Any]], *keys: str) -> list[dict[str, Any]]:
+    return [{k: v for k, v in item.items() if k not in keys} for item in items]
+
+
+async def logged_session(http: httpx.AsyncClient) -> str:
+    session_id: str = (await http.post("/api/sessions")).json()["session_id"]
+    for body in (FULL_EVENT, {"name": "plain"}):
+        assert (await http.post(f"/api/sessions/{session_id}/events", json=body)).status_code == 200
+    for body in (FULL_METRIC, {"name": "frame", "value": 1}):
+        response = await http.post(f"/api/sessions/{session_id}/metrics", json=body)
+        assert response.status_code == 200
+    return session_id
+
+
+@pytest.mark.parametrize("path", ["fast", "plain"])
+async def test_new_fields_are_answered_with_defaults_always_present(
+    client: httpx.AsyncClient, plain: httpx.AsyncClient, path: str
+) -> None:
+    http = client if path == "fast" else plain
+    session_id = await logged_session(http)
+    # The session object (its events built by the database), on the serving path under test.
+    document = (await http.get(f"/api/sessions/{session_id}")).json()
+    assert without(document["events"], "timestamp") == [EVENT_OUT, PLAIN_EVENT_OUT]
+    assert without(document["metrics"], "timestamp") == [METRIC_OUT, PLAIN_METRIC_OUT]
+    # The paged listings (rendered in Python).
+    events = (await http.get(f"/api/sessions/{session_id}/events")).json()["items"]
+    assert without(events, "timestamp", "id") == [EVENT_OUT, PLAIN_EVENT_OUT]
+    metrics = (await http.get(f"/api/sessions/{session_id}/metrics")).json()["items"]
+    assert without(metrics, "timestamp", "id") == [METRIC_OUT, PLAIN_METRIC_OUT]
+    # The Grafana export (every session object, events built by the database in bulk).
+    exported = (await http.get("/api/grafana/sessions")).json()
+    [mine] = [s for s in exported if s["id"] == session_id]
+    assert without(mine["events"], "timestamp") == [EVENT_OUT, PLAIN_EVENT_OUT]
+    assert without(mine["metrics"], "timestamp") == [METRIC_OUT, PLAIN_METRIC_OUT]
+
+
+async def test_rows_written_before_the_migration_read_as_gauge_and_info(
+    client: httpx.AsyncClient, repo: Repository, session_id: str
+) -> None:
+    """Rows as a server before migration 0004 wrote them: the new columns left NULL."""
+    async with repo.engine.begin() as conn:
+        pk = (
+            await conn.execute(text("SELECT pk FROM sessions WHERE id = :id"), {"id": session_id})
+        ).scalar_one()
+        await conn.execute(
+            text("INSERT INTO events (session_pk, ts_us, name) VALUES (:pk, 1000000, 'old')"),
+            {"pk": pk},
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO metrics (session_pk, ts_us, name, value)"
+                " VALUES (:pk, 1000000, 'old', 2.5)"
+            ),
+            {"pk": pk},
+        )
+    document = (await client.get(f"/api/sessions/{session_id}")).json()
+    old_event = {**PLAIN_EVENT_OUT, "name": "old", "timestamp": "1970-01-01T00:00:01.000000Z"}
+    assert document["events"] == [old_event]
+    old_metric = {**PLAIN_METRIC_OUT, "name": "old", "value": 2.5}
+    assert without(document["metrics"], "timestamp") == [old_metric]
+    events = (await client.get(f"/api/sessions/{session_id}/events")).json()["items"]
+    assert without(events, "id") == [old_event]
+    metrics = (await client.get(f"/api/sessions/{session_id}/metrics")).json()["items"]
+    assert without(metrics, "id", "timestamp") == [old_metric]

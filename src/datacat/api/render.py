@@ -29,7 +29,17 @@ def session_summary(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def event_out(row: dict[str, Any]) -> dict[str, Any]:
-    body = {"timestamp": to_rfc3339(row["ts_us"]), "name": row["name"], "data": row["data"]}
+    """Issue 12's fields are always present, NULL (an old row, an old client) read as the
+    default, so a client never has to know which server version stored an event."""
+    body = {
+        "timestamp": to_rfc3339(row["ts_us"]),
+        "name": row["name"],
+        "data": row["data"],
+        "level": row.get("level") or "info",
+        "message": row.get("message"),
+        "category": row.get("category"),
+        "labels": row.get("labels"),
+    }
     if "id" in row:
         body["id"] = row["id"]
     return body
@@ -41,6 +51,8 @@ def metric_out(row: dict[str, Any]) -> dict[str, Any]:
         "name": row["name"],
         "value": row["value"],
         "tags": row["tags"],
+        "kind": row.get("kind") or "gauge",
+        "unit": row.get("unit"),
     }
     if "id" in row:
         body["id"] = row["id"]

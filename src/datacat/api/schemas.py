@@ -227,6 +227,10 @@ class EventOut(BaseModel):
     timestamp: str
     name: str
     data: Any = None
+    level: EventLevel = "info"
+    message: str | None = None
+    category: str | None = None
+    labels: list[str] | None = None
 
 
 class MetricOut(BaseModel):
@@ -234,6 +238,8 @@ class MetricOut(BaseModel):
     name: str
     value: float
     tags: Any = None
+    kind: MetricKind = "gauge"
+    unit: str | None = None
 
 
 class SessionSummary(BaseModel):

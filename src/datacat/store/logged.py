@@ -36,6 +36,8 @@ def metric_query(pks: list[int]) -> Select[Any]:
             metrics.c.name,
             metrics.c.value,
             raw_json(metrics.c.tags),
+            metrics.c.kind,
+            metrics.c.unit,
         )
         .where(metrics.c.session_pk.in_(pks))
         .order_by(metrics.c.session_pk, metrics.c.id)
@@ -46,7 +48,14 @@ Decode = Callable[[str | None], Any]
 
 
 def metric_dict(row: Any, decode: Decode) -> dict[str, Any]:
-    return {"ts_us": row[2], "name": row[3], "value": row[4], "tags": decode(row[5])}
+    return {
+        "ts_us": row[2],
+        "name": row[3],
+        "value": row[4],
+        "tags": decode(row[5]),
+        "kind": row[6],
+        "unit": row[7],
+    }
 
 
 class ChunkedRows:
@@ -111,17 +120,25 @@ class ChunkedRows:
 # division keeps times before 1970 right (SQLite's `/` and `%` truncate towards zero).
 _EVENT_JSON = {
     "sqlite": (
-        """printf('{"timestamp":"%s.%06dZ","name":%s,"data":%s}',"""
+        """printf('{"timestamp":"%s.%06dZ","name":%s,"data":%s,"level":%s,"message":%s,"""
+        """"category":%s,"labels":%s}',"""
         " strftime('%Y-%m-%dT%H:%M:%S',"
         " (ts_us - ((ts_us % 1000000) + 1000000) % 1000000) / 1000000, 'unixepoch'),"
-        " ((ts_us % 1000000) + 1000000) % 1000000, json_quote(name), coalesce(data, 'null'))"
+        " ((ts_us % 1000000) + 1000000) % 1000000, json_quote(name), coalesce(data, 'null'),"
+        # json_quote(NULL) is the JSON null; a NULL level is the default, "info".
+        " json_quote(coalesce(level, 'info')), json_quote(message), json_quote(category),"
+        " coalesce(labels, 'null'))"
     ),
     "postgresql": (
         # Seconds and microseconds apart: one product would pass through a float8.
         """'{"timestamp":"' || to_char(timestamp '1970-01-01'"""
         " + (ts_us / 1000000) * interval '1 second' + (ts_us % 1000000) * interval '1 microsecond',"
         """ 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') || '","name":' || to_json(name)::text"""
-        """ || ',"data":' || coalesce(data::text, 'null') || '}'"""
+        """ || ',"data":' || coalesce(data::text, 'null')"""
+        """ || ',"level":' || to_json(coalesce(level, 'info'))::text"""
+        """ || ',"message":' || coalesce(to_json(message)::text, 'null')"""
+        """ || ',"category":' || coalesce(to_json(category)::text, 'null')"""
+        """ || ',"labels":' || coalesce(labels::text, 'null') || '}'"""
     ),
 }
 # SQLite aggregates in the order rows leave the ordered subquery; PostgreSQL is told.

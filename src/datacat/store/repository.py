@@ -29,7 +29,13 @@ from datacat.store import status as rules
 from datacat.store.chunkcache import ChunkCache
 from datacat.store.database import WRITE_OPTION, create_engine
 from datacat.store.keys import KeyStore
-from datacat.store.metricquery import SeriesQuery, SeriesResult, run_series
+from datacat.store.metricquery import (
+    ExplorerResult,
+    SeriesQuery,
+    SeriesResult,
+    run_explorer,
+    run_series,
+)
 from datacat.store.ops import CreateSession, Op, WriteResult
 from datacat.store.prune import Pruner, Removed
 from datacat.store.releases import Release, ReleaseQuery, run_releases
@@ -371,7 +377,14 @@ class Repository:
         backwards instead (a live view wants the newest on its first page)."""
         return await self._list_logged(
             events,
-            (events.c.name, events.c.data),
+            (
+                events.c.name,
+                events.c.data,
+                events.c.level,
+                events.c.message,
+                events.c.category,
+                events.c.labels,
+            ),
             session_id,
             name,
             since_us,
@@ -392,7 +405,7 @@ class Repository:
     ) -> Page:
         return await self._list_logged(
             metrics,
-            (metrics.c.name, metrics.c.value, metrics.c.tags),
+            (metrics.c.name, metrics.c.value, metrics.c.tags, metrics.c.kind, metrics.c.unit),
             session_id,
             name,
             since_us,
@@ -438,6 +451,12 @@ class Repository:
         condition = state_condition(query.state, self.dialect) if query.state is not None else None
         async with self.engine.connect() as conn:
             return await run_series(conn, query, condition)
+
+    async def metric_explorer(self, query: SeriesQuery) -> ExplorerResult:
+        """The series with ``bucket`` and/or ``group_by`` (issue 12)."""
+        condition = state_condition(query.state, self.dialect) if query.state is not None else None
+        async with self.engine.connect() as conn:
+            return await run_explorer(conn, query, condition)
 
     async def releases(self, query: ReleaseQuery) -> list[Release]:
         """Release health per product and version (``store.releases``)."""
