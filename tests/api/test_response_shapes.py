@@ -307,6 +307,12 @@ async def test_series_statistics_of_issue_12_match_their_shapes(
     for aggregation in ("sum", "count", "p50", "p90", "p95", "p99"):
         url = f"/api/metrics/series?name=cpu&aggregation={aggregation}&product={product}"
         assert (await call("GET", url))["points"]
+        assert (await call("GET", f"{url}&bucket=auto"))["points"]
+        assert (await call("GET", f"{url}&bucket=1m&group_by=version"))["groups"]
+        assert (await call("GET", f"{url}&group_by=tag:gpu"))["groups"]
+    assert (await call("GET", "/api/metrics/series?name=cpu&group_by=product"))["groups"]
+    assert (await call("GET", "/api/metrics/series?name=cpu&bucket=1h"))["points"]
+    assert (await call("GET", "/api/metrics/series?name=cpu&group_by=host"))["detail"]  # 422
 
 
 def test_every_documented_operation_was_exercised(contract: Contract) -> None:

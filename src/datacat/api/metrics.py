@@ -5,16 +5,59 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BaseModel, Field
 
 from datacat.api.deps import QueryText, QueryTime, Repo, StatePath, parse_state_filter
 from datacat.api.responses import json_response
-from datacat.api.schemas import NUL_FREE, ErrorBody, MetricNames, SeriesOut, no_nul
-from datacat.store.metricquery import Aggregation, SeriesQuery
+from datacat.api.schemas import NUL_FREE, ErrorBody, MetricNames, SeriesOut, SeriesPoint, no_nul
+from datacat.store.metricquery import Aggregation, Bucket, ExplorerResult, SeriesQuery
 from datacat.store.statefilter import StateMode
 from datacat.timefmt import maybe_us, to_rfc3339
 
 router = APIRouter(prefix="/api/metrics", tags=["metrics"])
+
+GROUP_BY_PATTERN = r"^(version|product|tag:[A-Za-z0-9_.\-]{1,64})$"
+
+
+class BucketPoint(BaseModel):
+    timestamp: str = Field(description="The bucket's start (UTC).")
+    value: float
+
+
+class BucketSeriesOut(BaseModel):
+    """With `bucket` and no `group_by`: one point per time bucket across the sessions."""
+
+    name: str
+    aggregation: str
+    bucket: str = Field(description="The width used: `1m`, `5m`, `1h` or `1d` (`auto` resolved).")
+    points: list[BucketPoint]
+    peak: float | None
+    average: float | None
+    min: float | None
+    sessions_matched: int
+    points_matched: int = Field(description="Buckets holding points.")
+    truncated: bool
+
+
+class SeriesGroupOut(BaseModel):
+    group: str | None = Field(description="The version, product or tag value; null when unset.")
+    points: list[SeriesPoint | BucketPoint]
+    peak: float | None
+    average: float | None
+    min: float | None
+    sessions_matched: int
+    points_matched: int
+    truncated: bool
+
+
+class GroupedSeriesOut(BaseModel):
+    """With `group_by`: one series per group, each shaped like the ungrouped answer."""
+
+    name: str
+    aggregation: str
+    bucket: str | None
+    group_by: str
+    groups: list[SeriesGroupOut]
 
 
 @router.get("/names", response_model=MetricNames)
@@ -24,7 +67,7 @@ async def names(repo: Repo) -> Any:
 
 @router.get(
     "/series",
-    response_model=SeriesOut,
+    response_model=SeriesOut | BucketSeriesOut | GroupedSeriesOut,
     responses={422: {"model": ErrorBody, "description": "Invalid parameters"}},
 )
 async def series(
@@ -48,24 +91,46 @@ async def series(
     since: QueryTime = None,
     until: QueryTime = None,
     limit: Annotated[int, Query(ge=1, le=100_000)] = 5000,
+    bucket: Annotated[
+        Bucket | None,
+        Query(
+            description="One point per time bucket: the `aggregation` over every matching "
+            "point in it, across sessions (`all` means `avg` there); `auto` keeps the range to "
+            "at most 300 points"
+        ),
+    ] = None,
+    group_by: Annotated[
+        str | None,
+        Query(
+            pattern=GROUP_BY_PATTERN,
+            description="`version`, `product` or `tag:KEY` (a metric tag's value): one "
+            "series per group under `groups`, `limit` points each",
+        ),
+    ] = None,
 ) -> Any:
     """Points of one metric across matching sessions, with peak, average and min.
 
-    Statistics cover every matching point (or per-session value); `points` holds the most
-    recent `limit` of them, oldest first.
+    Statistics cover every matching point (or per-session value, or bucket); `points` holds
+    the most recent `limit` of them, oldest first. Without `bucket` and `group_by` the
+    answer is exactly the original shape.
     """
-    result = await repo.metric_series(
-        SeriesQuery(
-            name=name,
-            aggregation=aggregation,
-            state=parse_state_filter(state_path, state_value, state_mode),
-            product=product,
-            session_id=session_id,
-            since_us=maybe_us(since),
-            until_us=maybe_us(until),
-            limit=limit,
-        )
+    query = SeriesQuery(
+        name=name,
+        aggregation=aggregation,
+        state=parse_state_filter(state_path, state_value, state_mode),
+        product=product,
+        session_id=session_id,
+        since_us=maybe_us(since),
+        until_us=maybe_us(until),
+        limit=limit,
+        bucket=bucket,
+        group_by=group_by,
     )
+    if bucket is not None or group_by is not None:
+        return json_response(
+            _explorer_body(name, aggregation, group_by, await repo.metric_explorer(query))
+        )
+    result = await repo.metric_series(query)
     return json_response(
         {
             "name": name,
@@ -86,3 +151,40 @@ async def series(
             "truncated": result.truncated,
         }
     )
+
+
+def _explorer_body(
+    name: str, aggregation: Aggregation, group_by: str | None, result: ExplorerResult
+) -> dict[str, Any]:
+    groups = [
+        {
+            "group": g.group,
+            "points": [
+                {
+                    "timestamp": to_rfc3339(p["ts_us"]),
+                    "value": p["value"],
+                    **({"session_id": p["session_id"]} if "session_id" in p else {}),
+                }
+                for p in g.result.points
+            ],
+            "peak": g.result.peak,
+            "average": g.result.average,
+            "min": g.result.min,
+            "sessions_matched": g.result.sessions_matched,
+            "points_matched": g.result.points_matched,
+            "truncated": g.result.truncated,
+        }
+        for g in result.groups
+    ]
+    bucket = None if result.bucket is None else result.bucket.value
+    if group_by is not None:
+        return {
+            "name": name,
+            "aggregation": aggregation.value,
+            "bucket": bucket,
+            "group_by": group_by,
+            "groups": groups,
+        }
+    (only,) = groups
+    only.pop("group")
+    return {"name": name, "aggregation": aggregation.value, "bucket": bucket, **only}

@@ -21,9 +21,11 @@ from enum import Enum
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Float,
     Numeric,
+    String,
     Subquery,
     case,
     cast,
@@ -139,6 +141,33 @@ def aggregated(
     )
 
 
+class Bucket(str, Enum):
+    auto = "auto"
+    minute = "1m"
+    five_minutes = "5m"
+    hour = "1h"
+    day = "1d"
+
+
+BUCKET_SECONDS: dict[Bucket, int] = {
+    Bucket.minute: 60,
+    Bucket.five_minutes: 300,
+    Bucket.hour: 3600,
+    Bucket.day: 86_400,
+}
+
+AUTO_MAX_BUCKETS = 300
+"""``bucket=auto`` takes the finest width that draws the range in at most this many
+points (a day at most: a year still draws as 366)."""
+
+
+def auto_bucket(span_us: int) -> Bucket:
+    for bucket, seconds in BUCKET_SECONDS.items():
+        if -(-span_us // (seconds * 1_000_000)) <= AUTO_MAX_BUCKETS:
+            return bucket
+    return Bucket.day
+
+
 @dataclass(frozen=True, slots=True)
 class SeriesQuery:
     name: str
@@ -149,6 +178,9 @@ class SeriesQuery:
     since_us: int | None = None
     until_us: int | None = None
     limit: int = 5000
+    bucket: Bucket | None = None
+    group_by: str | None = None
+    """``version``, ``product`` or ``tag:KEY`` (checked by the router)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,10 +194,27 @@ class SeriesResult:
     truncated: bool
 
 
-async def run_series(
-    conn: AsyncConnection, query: SeriesQuery, state_condition: ColumnElement[bool] | None
-) -> SeriesResult:
-    dialect = conn.dialect.name
+@dataclass(frozen=True, slots=True)
+class SeriesGroup:
+    group: str | None
+    result: SeriesResult
+
+
+@dataclass(frozen=True, slots=True)
+class ExplorerResult:
+    bucket: Bucket | None
+    """The width used (``auto`` resolved), or None for points per session or raw."""
+    groups: list[SeriesGroup]
+
+
+@dataclass(frozen=True, slots=True)
+class _Conditions:
+    point: list[ColumnElement[bool]]
+    all: list[ColumnElement[bool]]
+    session: list[ColumnElement[bool]]
+
+
+def _conditions(query: SeriesQuery, state_condition: ColumnElement[bool] | None) -> _Conditions:
     point_conditions: list[ColumnElement[bool]] = [metrics.c.name == query.name]
     if query.since_us is not None:
         point_conditions.append(metrics.c.ts_us >= query.since_us)
@@ -186,7 +235,15 @@ async def run_series(
         session_conditions.append(sessions.c.id == query.session_id)
         one = select(sessions.c.pk).where(sessions.c.id == query.session_id)
         conditions.append(metrics.c.session_pk == one.scalar_subquery())
+    return _Conditions(point_conditions, conditions, session_conditions)
 
+
+async def run_series(
+    conn: AsyncConnection, query: SeriesQuery, state_condition: ColumnElement[bool] | None
+) -> SeriesResult:
+    dialect = conn.dialect.name
+    where = _conditions(query, state_condition)
+    point_conditions, conditions, session_conditions = where.point, where.all, where.session
     if query.aggregation is Aggregation.all:
         rows = (
             select(metrics.c.ts_us, metrics.c.value, metrics.c.session_pk)
@@ -257,3 +314,145 @@ async def run_series(
 
 def _float(value: Any) -> float | None:
     return None if value is None else float(value)
+
+
+def _group_column(group_by: str, dialect: str) -> ColumnElement[Any]:
+    if group_by == "version":
+        return sessions.c.version
+    if group_by == "product":
+        return sessions.c.product
+    key = group_by.removeprefix("tag:")
+    if dialect == "postgresql":
+        return metrics.c.tags.op("->>")(literal(key))
+    # The router allows only [A-Za-z0-9_.-] in KEY, so the quoted path needs no escaping.
+    return cast(func.json_extract(metrics.c.tags, f'$."{key}"'), String)
+
+
+async def _resolve_bucket(
+    conn: AsyncConnection, query: SeriesQuery, conditions: list[ColumnElement[bool]]
+) -> Bucket:
+    assert query.bucket is not None
+    if query.bucket is not Bucket.auto:
+        return query.bucket
+    since, until = query.since_us, query.until_us
+    if since is None or until is None:
+        low, high = (
+            await conn.execute(
+                select(func.min(metrics.c.ts_us), func.max(metrics.c.ts_us)).where(*conditions)
+            )
+        ).one()
+        since = low if since is None else since
+        until = high if until is None else until
+    if since is None or until is None:
+        return Bucket.minute
+    return auto_bucket(max(until - since, 1))
+
+
+async def run_explorer(
+    conn: AsyncConnection, query: SeriesQuery, state_condition: ColumnElement[bool] | None
+) -> ExplorerResult:
+    """Series per time bucket and/or per group: the explorer's comparisons.
+
+    With a bucket, each point is the statistic over every matching point in that bucket,
+    across sessions (``all`` averages them: a line needs one value per bucket); without
+    one, points are as in :func:`run_series`. ``limit`` caps each group's points, newest
+    kept.
+    """
+    dialect = conn.dialect.name
+    where = _conditions(query, state_condition)
+    bucket = await _resolve_bucket(conn, query, where.all) if query.bucket else None
+    grouped = query.group_by is not None
+
+    columns: list[ColumnElement[Any]] = [
+        metrics.c.session_pk,
+        metrics.c.ts_us,
+        metrics.c.value,
+    ]
+    if bucket is not None:
+        width = BUCKET_SECONDS[bucket] * 1_000_000
+        # Floor, also before 1970: SQL's % keeps the dividend's sign on both backends.
+        offset = ((metrics.c.ts_us % width) + width) % width
+        columns.append((metrics.c.ts_us - offset).label("bucket"))
+    source_select = select(*columns).where(*where.all)
+    if query.group_by is not None:
+        source_select = source_select.add_columns(
+            _group_column(query.group_by, dialect).label("grp")
+        ).join_from(metrics, sessions, sessions.c.pk == metrics.c.session_pk)
+    source = source_select.subquery()
+    group_keys = ["grp"] if grouped else []
+
+    if bucket is not None:
+        statistic = Aggregation.avg if query.aggregation is Aggregation.all else query.aggregation
+        rows = aggregated(source, [*group_keys, "bucket"], statistic, dialect)
+        ts_column = rows.c.bucket
+    elif query.aggregation is Aggregation.all:
+        rows = source
+        ts_column = rows.c.ts_us
+    else:
+        rows = aggregated(source, [*group_keys, "session_pk"], query.aggregation, dialect)
+        ts_column = rows.c.ts_us
+    row_groups = [rows.c.grp] if grouped else []
+
+    stats_rows = await conn.execute(
+        select(
+            *row_groups,
+            func.max(rows.c.value),
+            _mean(rows.c.value, dialect),
+            func.min(rows.c.value),
+            func.count(),
+        ).group_by(*row_groups)
+    )
+    stats = {(row[0] if grouped else None): row[len(row_groups) :] for row in stats_rows.all()}
+    source_groups = [source.c.grp] if grouped else []
+    session_rows = await conn.execute(
+        select(
+            source.c.grp if grouped else literal(None),
+            func.count(func.distinct(source.c.session_pk)),
+        ).group_by(*source_groups)
+    )
+    session_counts: dict[Any, int] = {group: int(n) for group, n in session_rows.all()}
+
+    newest_first = func.row_number().over(partition_by=row_groups, order_by=ts_column.desc())
+    shown = select(
+        (rows.c.grp if grouped else literal(None)).label("grp"),
+        ts_column.label("ts"),
+        rows.c.value,
+        (cast(literal(None), BigInteger) if bucket is not None else rows.c.session_pk).label(
+            "session_pk"
+        ),
+        newest_first.label("nth"),
+    ).subquery()
+    points_query = (
+        select(shown.c.grp, shown.c.ts, shown.c.value, sessions.c.id)
+        .outerjoin(sessions, sessions.c.pk == shown.c.session_pk)
+        .where(shown.c.nth <= query.limit)
+        .order_by(shown.c.ts)
+    )
+    points: dict[Any, list[dict[str, Any]]] = {}
+    for group, ts, value, session_id in await conn.execute(points_query):
+        point: dict[str, Any] = {"ts_us": int(ts), "value": float(value)}
+        if bucket is None:
+            point["session_id"] = session_id
+        points.setdefault(group, []).append(point)
+
+    groups = []
+    for group in sorted(stats, key=lambda g: (g is None, str(g))):
+        peak, average, minimum, n_points = stats[group]
+        shown_points = points.get(group, [])
+        groups.append(
+            SeriesGroup(
+                group=None if group is None else str(group),
+                result=SeriesResult(
+                    points=shown_points,
+                    peak=_float(peak),
+                    average=_float(average),
+                    min=_float(minimum),
+                    sessions_matched=int(session_counts.get(group) or 0),
+                    points_matched=int(n_points or 0),
+                    truncated=int(n_points or 0) > len(shown_points),
+                ),
+            )
+        )
+    if not grouped and not groups:
+        groups.append(SeriesGroup(None, SeriesResult([], None, None, None, 0, 0, truncated=False)))
+    return ExplorerResult(bucket=bucket, groups=groups)
