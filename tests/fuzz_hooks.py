@@ -29,6 +29,7 @@ def before_call(ctx: Any, case: Any, **kwargs: Any) -> None:
         query.setdefault("state_value", "1")
     body = case.body
     if case.operation.path == "/api/batch" and isinstance(body, dict):
-        for item in body.get("items") or ():
+        items = body.get("items")  # a negative case may make it anything, an int too
+        for item in items if isinstance(items, list) else ():
             if isinstance(item, dict) and isinstance(item.get("session_id"), str):
                 item["session_id"] = SESSION_ID
