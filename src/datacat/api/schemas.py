@@ -476,5 +476,28 @@ class ReleaseOut(BaseModel):
     daily: list[ReleaseDay] = Field(description="Oldest first: the latest `days` with sessions.")
 
 
+_RELEASE_EXAMPLE: dict[str, Any] = {
+    "product": "probe-app",
+    "version": "1.4.0",
+    "sessions": 200,
+    "active": 3,
+    "ended": 180,
+    "crashed": 10,
+    "hung": 1,
+    "abandoned": 6,
+    "crash_free_rate": 0.95,
+    "hang_free_rate": 0.995,
+    "median_duration_s": 812.5,
+    "first_seen": "2026-11-01T08:00:00.000000Z",
+    "last_seen": "2026-11-28T17:42:10.123456Z",
+    "daily": [
+        {"day": "2026-11-27", "sessions": 12, "crashed": 1, "crash_free_rate": 0.9166666666666666},
+        {"day": "2026-11-28", "sessions": 9, "crashed": 0, "crash_free_rate": 1.0},
+    ],
+}
+
+
 class ReleaseList(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"items": [_RELEASE_EXAMPLE]}]})
+
     items: list[ReleaseOut]
