@@ -154,6 +154,10 @@ class Source:
     exported: bytes
 
 
+LEVELLED = {"level": "error", "message": "disk ✓ full", "category": "io", "labels": ["b", "a"]}
+TIMED = {"kind": "timer", "unit": "ms"}
+
+
 def _seed(base: str) -> tuple[dict[str, str], list[dict[str, Any]]]:
     http = httpx.Client(base_url=base, timeout=30)
 
@@ -220,6 +224,9 @@ def _seed(base: str) -> tuple[dict[str, str], list[dict[str, Any]]]:
             {"op": "event", "session_id": ended, "name": "list", "data": [None, False, 2.5e-08]},
             {"op": "metric", "session_id": ended, "name": "loss", "value": 1e300},
             {"op": "metric", "session_id": ended, "name": "gpu", "value": 7, "tags": ["a", "b"]},
+            # Issue 12's fields (a session without them exports as it did before).
+            {"op": "event", "session_id": ended, "name": "levelled", **LEVELLED},
+            {"op": "metric", "session_id": ended, "name": "frame", "value": 2, **TIMED},
             {"op": "end", "session_id": ended},
             {"op": "event", "session_id": crashed, "name": "exception", "data": {"fatal": True}},
             {"op": "event", "session_id": ids["hung"], "name": "application_appears_hung"},
@@ -315,6 +322,14 @@ def test_the_export_holds_every_field_row_and_client_id(source: Source) -> None:
         "name": "clicked",
         "ts_us": -1,
     }
+    assert events["levelled"] == {
+        "client_id": None,
+        "data": None,
+        "name": "levelled",
+        "ts_us": events["levelled"]["ts_us"],
+        **LEVELLED,
+    }
+    assert "level" not in events["no data"], "unset issue-12 fields are not written"
     assert [events[name]["data"] for name in ("no data", "string", "number", "list")] == [
         None,
         "текст",
@@ -328,9 +343,13 @@ def test_the_export_holds_every_field_row_and_client_id(source: Source) -> None:
             ("loss", -0.125, {"a": "2", "z": "1"}, "m-1"),
             ("loss", 1e300, None, None),
             ("gpu", 7.0, ["a", "b"], None),
+            ("frame", 2.0, None, None),
         ],
         key=str,
     )
+    frame = next(m for m in ended["metrics"] if m["name"] == "frame")
+    assert (frame["kind"], frame["unit"]) == ("timer", "ms")
+    assert "kind" not in next(m for m in ended["metrics"] if m["name"] == "gpu")
     assert [m["ts_us"] for m in ended["metrics"] if m["client_id"] == "m-1"] == [CLOSED + 1]
     assert by_id[source.ids["crashed"]]["metrics"][0]["value"] == 5e-324
     busy = by_id[source.ids["busy"]]
@@ -346,7 +365,7 @@ def test_moved_to_the_other_backend_it_exports_the_same_bytes_and_stores_once(
     (tmp_path / "all.jsonl").write_bytes(source.exported)
     with fresh_database(other(source.backend), tmp_path / "target") as target:
         summary = load(target, tmp_path / "all.jsonl")
-        assert summary.startswith("imported 7 sessions (15 state patches, 47 events, 95 metrics)")
+        assert summary.startswith("imported 7 sessions (15 state patches, 48 events, 96 metrics)")
         assert export(target) == source.exported
 
         again = cli("import", str(tmp_path / "all.jsonl"), "--database-url", target)
@@ -358,9 +377,9 @@ def test_moved_to_the_other_backend_it_exports_the_same_bytes_and_stores_once(
         assert asyncio.run(row_counts(target)) == {
             "sessions": 7,
             "state_history": 15,
-            "events": 47,
-            "metrics": 95,
-            "metric_names": 6,
+            "events": 48,
+            "metrics": 96,
+            "metric_names": 7,
         }
         assert asyncio.run(export_in_process(target)) == source.exported
 
@@ -645,8 +664,12 @@ def test_a_line_reads_back_as_what_it_says() -> None:
     events = [
         {"ts_us": -1, "name": "e", "data": {"b": 1, "a": [None]}, "client_id": "c"},
         {"ts_us": 2, "name": "é", "data": None, "client_id": None},
+        {"ts_us": 4, "name": "l", "data": None, "client_id": None, **LEVELLED},
     ]
-    metrics = [{"ts_us": 3, "name": "m", "value": 2, "tags": ["x"], "client_id": None}]
+    metrics = [
+        {"ts_us": 3, "name": "m", "value": 2, "tags": ["x"], "client_id": None},
+        {"ts_us": 5, "name": "t", "value": 1, "tags": None, "client_id": None, **TIMED},
+    ]
     record = parse_line(orjson.dumps(line("x", metadata={"k": 1}, events=events, metrics=metrics)))
     assert record.id == "x" and record.session["metadata"] == {"k": 1}
     # The writer's forms (``store.bulk``'s column order, client id last): JSON text as
@@ -655,9 +678,13 @@ def test_a_line_reads_back_as_what_it_says() -> None:
     assert record.events == [
         (-1, "e", '{"b":1,"a":[null]}', *no_level, "c"),
         (2, "é", "null", *no_level, None),
+        (4, "l", "null", "error", "disk ✓ full", "io", '["b","a"]', None),
     ]
-    assert record.metrics == [(3, "m", 2.0, '["x"]', None, None, None)]
-    assert record.rows == 3
+    assert record.metrics == [
+        (3, "m", 2.0, '["x"]', None, None, None),
+        (5, "t", 1.0, "null", "timer", "ms", None),
+    ]
+    assert record.rows == 5
 
 
 @pytest.mark.parametrize(
@@ -699,6 +726,48 @@ def test_a_line_reads_back_as_what_it_says() -> None:
                 ]
             },
             "events[1].client_id: 'c' appears twice in this session",
+        ),
+        (
+            {"events": [{"ts_us": 1, "name": "e", "data": None, "client_id": None, "level": "x"}]},
+            "events[0].level: must be null or one of debug, info",
+        ),
+        (
+            {"events": [{"ts_us": 1, "name": "e", "data": None, "client_id": None, "labels": [1]}]},
+            "events[0].labels[0]: must be a string",
+        ),
+        (
+            {"events": [{"ts_us": 1, "name": "e", "data": None, "client_id": None, "extra": 1}]},
+            "events[0]: unknown field 'extra'",
+        ),
+        (
+            {
+                "metrics": [
+                    {
+                        "ts_us": 1,
+                        "name": "m",
+                        "value": 1,
+                        "tags": None,
+                        "client_id": None,
+                        "kind": 1,
+                    }
+                ]
+            },
+            "metrics[0].kind: must be null or one of gauge",
+        ),
+        (
+            {
+                "metrics": [
+                    {
+                        "ts_us": 1,
+                        "name": "m",
+                        "value": 1,
+                        "tags": None,
+                        "client_id": None,
+                        "unit": "",
+                    }
+                ]
+            },
+            "metrics[0].unit: must be null or a string of 1 to 64",
         ),
     ],
 )

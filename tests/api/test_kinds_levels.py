@@ -6,7 +6,7 @@ the field, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, get_args
 
 import httpx
 import orjson
@@ -14,8 +14,10 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
+from datacat.api.schemas import MAX_MESSAGE, EventLevel, MetricKind
 from datacat.app import create_app
 from datacat.settings import Settings
+from datacat.store import transferformat
 from datacat.store.repository import Repository
 
 FULL_EVENT = {
@@ -231,3 +233,9 @@ async def test_rows_written_before_the_migration_read_as_gauge_and_info(
     assert without(events, "id") == [old_event]
     metrics = (await client.get(f"/api/sessions/{session_id}/metrics")).json()["items"]
     assert without(metrics, "id", "timestamp") == [old_metric]
+
+
+def test_the_transfer_format_accepts_what_the_api_accepts() -> None:
+    assert get_args(EventLevel) == transferformat.EVENT_LEVELS
+    assert get_args(MetricKind) == transferformat.METRIC_KINDS
+    assert transferformat.MAX_MESSAGE == MAX_MESSAGE

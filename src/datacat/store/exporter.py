@@ -62,7 +62,16 @@ _KINDS = (
     ),
     _Kind(
         events,
-        (events.c.ts_us, events.c.name, _raw(events.c.data), events.c.client_id),
+        (
+            events.c.ts_us,
+            events.c.name,
+            _raw(events.c.data),
+            events.c.client_id,
+            events.c.level,
+            events.c.message,
+            events.c.category,
+            events.c.labels,  # decoded by its type on both dialects: rare and small
+        ),
         2,
         fmt.event_rows,
         False,
@@ -75,6 +84,8 @@ _KINDS = (
             metrics.c.value,
             _raw(metrics.c.tags),
             metrics.c.client_id,
+            metrics.c.kind,
+            metrics.c.unit,
         ),
         3,
         fmt.metric_rows,

@@ -50,6 +50,15 @@ LINE_KEYS = HEAD_KEYS | frozenset(LIST_KEYS)
 HISTORY_KEYS = frozenset({"ts_us", "patch", "client_id"})
 EVENT_KEYS = frozenset({"ts_us", "name", "data", "client_id"})
 METRIC_KEYS = frozenset({"ts_us", "name", "value", "tags", "client_id"})
+# Issue 12's fields: written only when set, so an export of data without them is what it
+# was before (and older servers can import it); a missing one reads as NULL (the default).
+EVENT_OPTIONAL = frozenset({"level", "message", "category", "labels"})
+METRIC_OPTIONAL = frozenset({"kind", "unit"})
+# The values the API accepts (``api.schemas.EventLevel``, ``MetricKind``; a test ties them).
+EVENT_LEVELS = ("debug", "info", "warning", "error", "critical")
+METRIC_KINDS = ("gauge", "counter", "timer", "histogram")
+MAX_MESSAGE = 8192
+MAX_UNIT = 64
 
 # What a datetime can hold (years 1 to 9999): the API renders every time as RFC 3339.
 MIN_US = -62_135_596_800_000_000
@@ -115,19 +124,41 @@ def history_rows(rows: Sequence[Sequence[Any]], patches: Sequence[Any]) -> bytes
     return orjson.dumps(items, option=SORTED)[1:-1]
 
 
+_EVENT_EXTRAS = tuple(enumerate(("level", "message", "category", "labels"), start=4))
+_METRIC_EXTRAS = tuple(enumerate(("kind", "unit"), start=5))
+
+
+def _with_extras(
+    item: dict[str, Any], row: Sequence[Any], extras: tuple[tuple[int, str], ...]
+) -> dict[str, Any]:
+    for at, key in extras:
+        if row[at] is not None:
+            item[key] = row[at]
+    return item
+
+
 def event_rows(rows: Sequence[Sequence[Any]], data: Sequence[Any]) -> bytes:
-    """Rows of (ts_us, name, _, client_id, …) with their decoded data."""
+    """Rows of (ts_us, name, _, client_id, level, message, category, labels (decoded), …)
+    with their decoded data."""
     items = [
-        {"ts_us": row[0], "name": row[1], "data": value, "client_id": row[3]}
+        _with_extras(
+            {"ts_us": row[0], "name": row[1], "data": value, "client_id": row[3]},
+            row,
+            _EVENT_EXTRAS,
+        )
         for row, value in zip(rows, data, strict=True)
     ]
     return orjson.dumps(items, option=SORTED)[1:-1]
 
 
 def metric_rows(rows: Sequence[Sequence[Any]], tags: Sequence[Any]) -> bytes:
-    """Rows of (ts_us, name, value, _, client_id, …) with their decoded tags."""
+    """Rows of (ts_us, name, value, _, client_id, kind, unit, …) with their decoded tags."""
     items = [
-        {"ts_us": row[0], "name": row[1], "value": row[2], "tags": value, "client_id": row[4]}
+        _with_extras(
+            {"ts_us": row[0], "name": row[1], "value": row[2], "tags": value, "client_id": row[4]},
+            row,
+            _METRIC_EXTRAS,
+        )
         for row, value in zip(rows, tags, strict=True)
     ]
     return orjson.dumps(items, option=SORTED)[1:-1]
@@ -239,21 +270,38 @@ def _history_row(item: Any, seen: set[str]) -> tuple[int, str, str | None]:
 
 
 def _event_row(item: Any, seen: set[str]) -> tuple[Any, ...]:
-    _row(item, EVENT_KEYS)
+    _row(item, EVENT_KEYS, EVENT_OPTIONAL)
+    level = item.get("level")
+    if level is not None and level not in EVENT_LEVELS:
+        raise LineError(f"must be null or one of {', '.join(EVENT_LEVELS)}", "level")
+    message = item.get("message")
+    if message is not None and (
+        type(message) is not str or len(message) > MAX_MESSAGE or "\x00" in message
+    ):
+        raise LineError(f"must be null or a string of at most {MAX_MESSAGE} characters", "message")
+    category = item.get("category")
+    if category is not None:
+        _label(category, "category")
+    labels = item.get("labels")
+    if labels is not None:
+        if type(labels) is not list:
+            raise LineError("must be a list of strings or null", "labels")
+        for position, label in enumerate(labels):
+            _label(label, f"labels[{position}]")
     return (
         _time(item["ts_us"], "ts_us"),
         _name(item["name"]),
         _encode(item["data"], "data"),
-        None,
-        None,
-        None,
-        None,
+        level,
+        message,
+        category,
+        None if labels is None else orjson.dumps(labels).decode(),
         _client_id(item, seen),
     )
 
 
 def _metric_row(item: Any, seen: set[str]) -> tuple[Any, ...]:
-    _row(item, METRIC_KEYS)
+    _row(item, METRIC_KEYS, METRIC_OPTIONAL)
     value = item["value"]
     if type(value) not in (float, int) or not math.isfinite(value):
         raise LineError("must be a finite number", "value")
@@ -268,10 +316,26 @@ def _metric_row(item: Any, seen: set[str]) -> tuple[Any, ...]:
         _name(item["name"]),
         float(value),
         _encode(tags, "tags"),
-        None,
-        None,
+        _kind(item.get("kind")),
+        _unit(item.get("unit")),
         _client_id(item, seen),
     )
+
+
+def _kind(value: Any) -> str | None:
+    if value is None:
+        return None
+    if value not in METRIC_KINDS:
+        raise LineError(f"must be null or one of {', '.join(METRIC_KINDS)}", "kind")
+    return str(value)
+
+
+def _unit(value: Any) -> str | None:
+    if value is not None and (
+        type(value) is not str or not 0 < len(value) <= MAX_UNIT or "\x00" in value
+    ):
+        raise LineError(f"must be null or a string of 1 to {MAX_UNIT} characters, no NUL", "unit")
+    return value
 
 
 RowCheck = Callable[[Any, set[str]], tuple[Any, ...]]
@@ -284,20 +348,22 @@ ROW_CHECKS: dict[str, RowCheck] = {
 list; raises ``LineError`` naming the row's field."""
 
 
-def same_keys(value: dict[str, Any], expected: frozenset[str]) -> None:
+def same_keys(
+    value: dict[str, Any], expected: frozenset[str], optional: frozenset[str] = frozenset()
+) -> None:
     missing = sorted(expected - value.keys())
     if missing:
         raise LineError(f"missing field {missing[0]!r}")
-    unknown = sorted(value.keys() - expected)
+    unknown = sorted(value.keys() - expected - optional)
     if unknown:
         raise LineError(f"unknown field {unknown[0]!r}")
 
 
-def _row(item: Any, keys: frozenset[str]) -> None:
+def _row(item: Any, keys: frozenset[str], optional: frozenset[str] = frozenset()) -> None:
     if type(item) is not dict:
         raise LineError("must be an object")
     if item.keys() != keys:
-        same_keys(item, keys)
+        same_keys(item, keys, optional)
 
 
 def _time(value: Any, where: str) -> int:
