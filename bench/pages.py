@@ -116,6 +116,13 @@ def pages(client: httpx.Client) -> dict[str, str]:
         "/metrics (example: space probe peak memory)": EXAMPLE_SPACE_PROBE,
         "/metrics (example: running cpu)": EXAMPLE_RUNNING_CPU,
         "/metrics (memory_usage, all points, no filter)": "/metrics?name=memory_usage",
+        # Issue 12: release health, and the browser's filters on what sessions logged
+        # (an EXISTS per session on its events; none of these sessions ever hung).
+        "/releases": "/releases",
+        "/api/releases": "/api/releases",
+        "/sessions (ever hung)": "/sessions?ever_hung=true",
+        "/sessions (has event)": "/sessions?event=started",
+        "/sessions (event search)": "/sessions?q=TART",
     }
     if listing:
         session_id = listing[0]["id"]
