@@ -180,3 +180,37 @@ async def test_bad_parameters_are_a_named_422(client: httpx.AsyncClient, query: 
     answer = await client.get(f"/api/releases?{query}")
     assert answer.status_code == 422
     assert answer.json()["detail"]
+
+
+async def test_sessions_without_a_version_form_one_release_with_an_odd_median(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    product = f"rel-{uuid.uuid4().hex[:8]}"
+    for offset, duration in ((0, 5), (10, 1), (20, 9)):
+        sid = (await client.post("/api/sessions", json={"product": product})).json()["session_id"]
+        await client.post(f"/api/sessions/{sid}/end")
+        created = BASE_US + offset * 1_000_000
+        async with engine.begin() as conn:
+            await conn.execute(
+                update(sessions)
+                .where(sessions.c.id == sid)
+                .values(
+                    created_us=created,
+                    ended_us=created + duration * 1_000_000,
+                    last_seen_us=created + duration * 1_000_000,
+                )
+            )
+    items = (await client.get("/api/releases", params={"product": product})).json()["items"]
+    assert len(items) == 1
+    release = items[0]
+    assert (release["version"], release["sessions"], release["ended"]) == (None, 3, 3)
+    assert release["median_duration_s"] == 5.0
+    assert release["crash_free_rate"] == 1.0
+    assert release["daily"] == [
+        {
+            "day": time.strftime("%Y-%m-%d", time.gmtime(BASE_US // 1_000_000)),
+            "sessions": 3,
+            "crashed": 0,
+            "crash_free_rate": 1.0,
+        }
+    ]
