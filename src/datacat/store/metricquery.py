@@ -110,24 +110,31 @@ def aggregated(
             .group_by(*key_columns)
             .subquery()
         )
+
     # Position (n - 1) * p / 100 in integers: rank ``low`` (0-based) and the weight
-    # ``frac`` of the next rank, with no float rounding in choosing the ranks.
-    n = func.count().over(partition_by=key_columns)
-    position = (n - 1) * percent
+    # ``frac`` of the next rank, with no float rounding in choosing the ranks. Every
+    # window shares one sort (same partition and order; the whole-partition frame gives
+    # the count and the newest timestamp), and only the two chosen rows of each
+    # partition reach the grouping.
+    def over(function: Any, whole: bool = True) -> Any:
+        return function.over(
+            partition_by=key_columns,
+            order_by=source.c.value,
+            rows=(None, None) if whole else None,
+        )
+
+    position = (over(func.count()) - 1) * percent
     ranked = select(
         *key_columns,
         source.c.value,
-        source.c.ts_us,
-        (func.row_number().over(partition_by=key_columns, order_by=source.c.value) - 1).label(
-            "rank"
-        ),
+        over(func.max(source.c.ts_us)).label("ts_us"),
+        (over(func.row_number(), whole=False) - 1).label("rank"),
         (position // 100).label("low"),
         (cast(position % 100, Float) / 100.0).label("frac"),
     ).subquery()
     weighted = case(
         (ranked.c.rank == ranked.c.low, ranked.c.value * (1.0 - ranked.c.frac)),
-        (ranked.c.rank == ranked.c.low + 1, ranked.c.value * ranked.c.frac),
-        else_=0.0,
+        else_=ranked.c.value * ranked.c.frac,
     )
     ranked_keys = [ranked.c[key] for key in keys]
     return (
@@ -136,6 +143,7 @@ def aggregated(
             func.sum(weighted).label("value"),
             func.max(ranked.c.ts_us).label("ts_us"),
         )
+        .where(ranked.c.rank.between(ranked.c.low, ranked.c.low + 1))
         .group_by(*ranked_keys)
         .subquery()
     )
