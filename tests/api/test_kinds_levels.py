@@ -239,3 +239,30 @@ def test_the_transfer_format_accepts_what_the_api_accepts() -> None:
     assert get_args(EventLevel) == transferformat.EVENT_LEVELS
     assert get_args(MetricKind) == transferformat.METRIC_KINDS
     assert transferformat.MAX_MESSAGE == MAX_MESSAGE
+
+
+async def test_events_with_and_without_new_fields_keep_their_order_in_a_batch(
+    client: httpx.AsyncClient, repo: Repository, session_id: str
+) -> None:
+    """Rows without issue 12's fields are inserted narrow, the others wide: each run of
+    one width is its own insert, and the runs go in the order the items came."""
+    names = ["a", "b", "c", "d", "e", "f"]
+    items: list[dict[str, Any]] = [
+        {"op": "event", "session_id": session_id, "name": name}
+        | ({"level": "error"} if name in "bcf" else {})
+        for name in names
+    ] + [
+        {"op": "metric", "session_id": session_id, "name": name, "value": 1}
+        | ({"unit": "s"} if name in "ae" else {})
+        for name in names
+    ]
+    response = await client.post("/api/batch", json={"items": items})
+    assert response.status_code == 200, response.text
+    events = await stored(repo, "events", session_id)
+    assert [(e["name"], e["level"]) for e in events] == [
+        (name, "error" if name in "bcf" else None) for name in names
+    ]
+    metrics = await stored(repo, "metrics", session_id)
+    assert [(m["name"], m["unit"]) for m in metrics] == [
+        (name, "s" if name in "ae" else None) for name in names
+    ]

@@ -104,12 +104,11 @@ def test_keyed_events_and_metrics_wait_for_the_insert_plain_ones_are_accepted() 
         set(),
         NOW,
     )
-    # Rows in ``bulk``'s column order: absent issue-12 fields stay NULL, client id last.
-    no_extras = (None, None, None, None)
-    assert planned.events_plain == [(1, NOW, "step", '{"n":1}', *no_extras, None)]
+    # Rows in ``bulk``'s column order, client id last; without issue 12's fields, narrow.
+    assert planned.events_plain == [(1, NOW, "step", '{"n":1}', None)]
     assert planned.events_keyed == [(1, 7, "step", "null", "error", None, None, '["a"]', "e")]
     assert planned.metrics_plain == [(2, NOW, "acc", 1.0, '{"k":"v"}', "counter", "%", None)]
-    assert planned.metrics_keyed == [(2, NOW, "loss", 0.5, "null", None, None, "e")]
+    assert planned.metrics_keyed == [(2, NOW, "loss", 0.5, "null", "e")]
     # The same client id in another table or session is not a repeat; in the same one it is.
     assert planned.pending == [(0, "events", 1, "e"), (1, "metrics", 2, "e")]
     assert planned.accepted == [1, 0, 1]

@@ -184,9 +184,7 @@ def _log_event(p: _Planner, unit: int, pk: int, op: LogEvent, row: SessionRow | 
     ts = op.ts_us if op.ts_us is not None else p.now
     client_id = op.client_id
     if client_id is None:
-        out.events_plain.append(
-            (pk, ts, op.name, _json(op.data), op.level, op.message, op.category, _labels(op), None)
-        )
+        out.events_plain.append(_event_row(op, pk, ts, None))
     else:
         key = (_EVENTS, pk, client_id)
         if key in p.seen:
@@ -194,19 +192,7 @@ def _log_event(p: _Planner, unit: int, pk: int, op: LogEvent, row: SessionRow | 
             return
         p.seen.add(key)
         out.pending.append((unit, _EVENTS, pk, client_id))
-        out.events_keyed.append(
-            (
-                pk,
-                ts,
-                op.name,
-                _json(op.data),
-                op.level,
-                op.message,
-                op.category,
-                _labels(op),
-                client_id,
-            )
-        )
+        out.events_keyed.append(_event_row(op, pk, ts, client_id))
     if row is not None:
         new = rules.status_after_event(row.status, op.name, op.data)
         if new != row.status:
@@ -220,9 +206,7 @@ def _log_metric(p: _Planner, unit: int, pk: int, op: LogMetric, row: None) -> No
     ts = op.ts_us if op.ts_us is not None else p.now
     client_id = op.client_id
     if client_id is None:
-        out.metrics_plain.append(
-            (pk, ts, op.name, op.value, _json(op.tags), op.kind, op.unit, None)
-        )
+        out.metrics_plain.append(_metric_row(op, pk, ts, None))
     else:
         key = (_METRICS, pk, client_id)
         if key in p.seen:
@@ -230,9 +214,7 @@ def _log_metric(p: _Planner, unit: int, pk: int, op: LogMetric, row: None) -> No
             return
         p.seen.add(key)
         out.pending.append((unit, _METRICS, pk, client_id))
-        out.metrics_keyed.append(
-            (pk, ts, op.name, op.value, _json(op.tags), op.kind, op.unit, client_id)
-        )
+        out.metrics_keyed.append(_metric_row(op, pk, ts, client_id))
     out.metric_names.add(op.name)
 
 
@@ -267,6 +249,17 @@ def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def _labels(op: LogEvent) -> str | None:
-    """Absent labels stay SQL NULL, not the JSON text ``null``, like the other new columns."""
-    return None if op.labels is None else orjson.dumps(op.labels).decode()
+def _event_row(op: LogEvent, pk: int, ts: int, client_id: str | None) -> tuple[Any, ...]:
+    """In ``EVENTS``' column order, or ``EVENTS.narrow``'s when none of issue 12's fields
+    is set (most events): they stay NULL, read as the defaults."""
+    if op.level is None and op.message is None and op.category is None and op.labels is None:
+        return (pk, ts, op.name, _json(op.data), client_id)
+    labels = None if op.labels is None else _json(op.labels)
+    return (pk, ts, op.name, _json(op.data), op.level, op.message, op.category, labels, client_id)
+
+
+def _metric_row(op: LogMetric, pk: int, ts: int, client_id: str | None) -> tuple[Any, ...]:
+    """In ``METRICS``' column order, or ``METRICS.narrow``'s without a kind or unit."""
+    if op.kind is None and op.unit is None:
+        return (pk, ts, op.name, op.value, _json(op.tags), client_id)
+    return (pk, ts, op.name, op.value, _json(op.tags), op.kind, op.unit, client_id)
