@@ -318,6 +318,18 @@ def test_session_detail_and_its_partials(tab: Tab, hostile_server: Seeded) -> No
 
 
 @ON_BOTH_BACKENDS
+def test_releases_page_and_its_sparkline(tab: Tab, hostile_server: Seeded) -> None:
+    tab.open("/releases")
+    _assert_shows(tab.text(), "product", "version")
+    tab.assert_safe()
+    tab.open("/releases?product=" + quote(hostile("product"), safe=""))
+    assert tab.page.locator("#releases tbody tr").count() == 1
+    label = f"{hostile('product')} {hostile('version')} crash-free %"
+    eventually(lambda: _chart_label(tab, "spark-0"), label)
+    tab.assert_safe()
+
+
+@ON_BOTH_BACKENDS
 def test_metrics_explorer_with_a_state_filter(tab: Tab, hostile_server: Seeded) -> None:
     query = {
         "name": hostile_server.metric,
