@@ -15,6 +15,7 @@ ordered by value pick the two ranks, and one grouped sum weighs them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
@@ -249,6 +250,11 @@ def _conditions(query: SeriesQuery, state_condition: ColumnElement[bool] | None)
 async def run_series(
     conn: AsyncConnection, query: SeriesQuery, state_condition: ColumnElement[bool] | None
 ) -> SeriesResult:
+    if query.aggregation in PERCENTILES:
+        # The percentile's sort is the cost: run it once (the explorer reads the
+        # per-session rows and reduces them), not again for the statistics.
+        only = (await run_explorer(conn, query, state_condition)).groups
+        return only[0].result
     dialect = conn.dialect.name
     where = _conditions(query, state_condition)
     point_conditions, conditions, session_conditions = where.point, where.all, where.session
@@ -401,6 +407,14 @@ async def run_explorer(
         ts_column = rows.c.ts_us
     row_groups = [rows.c.grp] if grouped else []
 
+    if bucket is not None or query.aggregation is not Aggregation.all:
+        # One value per session or bucket: few enough rows to read once and reduce here,
+        # instead of running the aggregation again for the statistics and the points.
+        return ExplorerResult(
+            bucket=bucket,
+            groups=await _reduced(conn, query, source, rows, ts_column, bucket, grouped),
+        )
+
     stats_rows = await conn.execute(
         select(
             *row_groups,
@@ -464,3 +478,69 @@ async def run_explorer(
     if not grouped and not groups:
         groups.append(SeriesGroup(None, SeriesResult([], None, None, None, 0, 0, truncated=False)))
     return ExplorerResult(bucket=bucket, groups=groups)
+
+
+async def _reduced(
+    conn: AsyncConnection,
+    query: SeriesQuery,
+    source: Subquery,
+    rows: Subquery,
+    ts_column: ColumnElement[Any],
+    bucket: Bucket | None,
+    grouped: bool,
+) -> list[SeriesGroup]:
+    ordered = (
+        select(
+            rows.c.grp if grouped else literal(None),
+            ts_column,
+            rows.c.value,
+            sessions.c.id if bucket is None else literal(None),
+        )
+        .select_from(
+            rows if bucket is not None else rows.join(sessions, sessions.c.pk == rows.c.session_pk)
+        )
+        .order_by(ts_column)
+    )
+    by_group: dict[Any, list[tuple[int, float, str | None]]] = {}
+    for group, ts, value, session_id in await conn.execute(ordered):
+        by_group.setdefault(group, []).append((int(ts), float(value), session_id))
+    if bucket is not None:
+        counted = await conn.execute(
+            select(
+                source.c.grp if grouped else literal(None),
+                func.count(func.distinct(source.c.session_pk)),
+            ).group_by(*([source.c.grp] if grouped else []))
+        )
+        session_counts = {group: int(n) for group, n in counted.all()}
+    else:
+        session_counts = {group: len(items) for group, items in by_group.items()}
+    if not grouped and not by_group:
+        by_group[None] = []
+    groups = []
+    for group in sorted(by_group, key=lambda g: (g is None, str(g))):
+        items = by_group[group]
+        values = [value for _, value, _ in items]
+        shown = items[-query.limit :]
+        points: list[dict[str, Any]] = []
+        for ts, value, session_id in shown:
+            point: dict[str, Any] = {"ts_us": ts, "value": value}
+            if bucket is None:
+                point["session_id"] = session_id
+            points.append(point)
+        groups.append(
+            SeriesGroup(
+                group=None if group is None else str(group),
+                result=SeriesResult(
+                    points=points,
+                    peak=max(values) if values else None,
+                    # Each term divided first: a sum of values near the largest double
+                    # would overflow (fsum raises).
+                    average=math.fsum(v / len(values) for v in values) if values else None,
+                    min=min(values) if values else None,
+                    sessions_matched=session_counts.get(group, 0),
+                    points_matched=len(items),
+                    truncated=len(items) > len(shown),
+                ),
+            )
+        )
+    return groups
