@@ -123,8 +123,27 @@ async def update_state(
     return ok()
 
 
+# Issue 12's optional fields, shown in /docs beside the original's shape.
+_EVENT = {
+    "name": "disk",
+    "data": {"free_mb": 12},
+    "level": "warning",
+    "message": "disk almost full",
+    "category": "storage",
+    "labels": ["io"],
+}
+_METRIC = {"name": "frame_time", "value": 16.7, "kind": "timer", "unit": "ms"}
+
+
 @router.post("/{session_id}/events", response_model=StatusOK, responses={**NOT_FOUND, **INVALID})
-async def log_event(session_id: str, body: EventIn, repo: Repo, limits: Checked) -> Any:
+async def log_event(
+    session_id: str,
+    body: Annotated[
+        EventIn, Body(examples=[{"name": "started", "data": {"user": "alice"}}, _EVENT])
+    ],
+    repo: Repo,
+    limits: Checked,
+) -> Any:
     op = toops.event(session_id, body)
     limits.check(op)
     await repo.write(op)
@@ -132,7 +151,12 @@ async def log_event(session_id: str, body: EventIn, repo: Repo, limits: Checked)
 
 
 @router.post("/{session_id}/metrics", response_model=StatusOK, responses={**NOT_FOUND, **INVALID})
-async def log_metric(session_id: str, body: MetricIn, repo: Repo, limits: Checked) -> Any:
+async def log_metric(
+    session_id: str,
+    body: Annotated[MetricIn, Body(examples=[{"name": "cpu_usage", "value": 45.2}, _METRIC])],
+    repo: Repo,
+    limits: Checked,
+) -> Any:
     op = toops.metric(session_id, body)
     limits.check(op)
     await repo.write(op)
