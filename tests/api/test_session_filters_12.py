@@ -95,3 +95,14 @@ async def test_bad_filters_are_a_named_422(client: httpx.AsyncClient, query: str
     answer = await client.get(f"/api/sessions?{query}")
     assert answer.status_code == 422
     assert answer.json()["detail"]
+
+
+async def test_text_search_reads_event_messages_too(
+    client: httpx.AsyncClient, seeded: dict[str, str]
+) -> None:
+    product = seeded["product"]
+    sid = await make(client, product, "3.0")
+    event = {"name": "log", "level": "warning", "message": "Disk Almost FULL on /var"}
+    assert (await client.post(f"/api/sessions/{sid}/events", json=event)).status_code == 200
+    assert await ids(client, product, q="almost full") == {sid}
+    assert await ids(client, product, q="log") == {sid}

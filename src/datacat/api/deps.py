@@ -94,7 +94,7 @@ async def session_filter(
             min_length=1,
             max_length=256,
             json_schema_extra=NUL_FREE,
-            description="Logged an event whose name contains this (any case).",
+            description="Logged an event whose name or message contains this (any case).",
         ),
     ] = None,
 ) -> SessionFilter:

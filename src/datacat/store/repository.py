@@ -507,7 +507,9 @@ class Repository:
             hung = _logged(events.c.name == rules.HUNG_EVENT)
             conditions.append(hung if filters.ever_hung else ~hung)
         if filters.q is not None:
-            conditions.append(_logged(events.c.name.icontains(filters.q, autoescape=True)))
+            text_in = (events.c.name, events.c.message)
+            found = or_(*(column.icontains(filters.q, autoescape=True) for column in text_in))
+            conditions.append(_logged(found))
         return conditions
 
     async def _session_row(
