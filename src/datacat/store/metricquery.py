@@ -22,7 +22,6 @@ from enum import Enum
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
     ColumnElement,
     Float,
     Numeric,
@@ -415,6 +414,8 @@ async def run_explorer(
             groups=await _reduced(conn, query, source, rows, ts_column, bucket, grouped),
         )
 
+    # Raw points by group (``all``, no bucket): possibly millions, so the statistics stay
+    # in SQL and only the newest ``limit`` of each group are read.
     stats_rows = await conn.execute(
         select(
             *row_groups,
@@ -439,22 +440,18 @@ async def run_explorer(
         (rows.c.grp if grouped else literal(None)).label("grp"),
         ts_column.label("ts"),
         rows.c.value,
-        (cast(literal(None), BigInteger) if bucket is not None else rows.c.session_pk).label(
-            "session_pk"
-        ),
+        rows.c.session_pk,
         newest_first.label("nth"),
     ).subquery()
     points_query = (
         select(shown.c.grp, shown.c.ts, shown.c.value, sessions.c.id)
-        .outerjoin(sessions, sessions.c.pk == shown.c.session_pk)
+        .join(sessions, sessions.c.pk == shown.c.session_pk)
         .where(shown.c.nth <= query.limit)
         .order_by(shown.c.ts)
     )
     points: dict[Any, list[dict[str, Any]]] = {}
     for group, ts, value, session_id in await conn.execute(points_query):
-        point: dict[str, Any] = {"ts_us": int(ts), "value": float(value)}
-        if bucket is None:
-            point["session_id"] = session_id
+        point = {"ts_us": int(ts), "value": float(value), "session_id": session_id}
         points.setdefault(group, []).append(point)
 
     groups = []
