@@ -17,6 +17,7 @@ from datacat.api import (
     batch,
     docs,
     errors,
+    events,
     grafana,
     health,
     keys,
@@ -137,7 +138,7 @@ def create_app(settings: Settings | None = None, *, fast_path: bool = True) -> F
     app.state.access = access
     schemas.document(app)
     errors.install(app)
-    for module in (sessions, batch, metrics, grafana, keys, releases):
+    for module in (sessions, batch, metrics, events, grafana, keys, releases):
         app.include_router(module.router, responses=API_ERRORS)
     for module in (health, docs):
         app.include_router(module.router)

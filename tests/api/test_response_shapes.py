@@ -315,6 +315,21 @@ async def test_series_statistics_of_issue_12_match_their_shapes(
     assert (await call("GET", "/api/metrics/series?name=cpu&group_by=host"))["detail"]  # 422
 
 
+async def test_event_search_of_issue_12_matches_its_shapes(
+    call: Any, seeded: dict[str, str]
+) -> None:
+    product = seeded["product"]
+    found = await call("GET", f"/api/events?product={product}&version=1.2&limit=2")
+    assert found["items"] and found["next_cursor"]
+    await call("GET", f"/api/events?product={product}&cursor={found['next_cursor']}")
+    assert (await call("GET", "/api/events?q=SCAL&level=info&name=scalar"))["items"]
+    assert (await call("GET", "/api/events?since=2026-01-01T00:00:00Z&until=2026-01-03T00:00:00Z"))[
+        "items"
+    ]
+    assert (await call("GET", "/api/events?level=fatal"))["detail"]  # 422
+    assert (await call("GET", "/api/events?cursor=1"))["detail"]  # 422
+
+
 def test_every_documented_operation_was_exercised(contract: Contract) -> None:
     """Runs after the tests above (file order); both backends add to one set."""
     documented = {

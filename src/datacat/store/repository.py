@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import (
@@ -28,6 +28,7 @@ from datacat.store import ids, logged
 from datacat.store import status as rules
 from datacat.store.chunkcache import ChunkCache
 from datacat.store.database import WRITE_OPTION, create_engine
+from datacat.store.eventsearch import EventQuery, run_event_search
 from datacat.store.keys import KeyStore
 from datacat.store.metricquery import (
     ExplorerResult,
@@ -393,6 +394,18 @@ class Repository:
             limit,
             newest_first,
         )
+
+    async def search_events(self, query: EventQuery, cursor: str | None = None) -> Page:
+        """Events of every session, newest first (``store.eventsearch``)."""
+        if cursor is not None:
+            ts_us, event_id = decode_cursor(cursor, 2)
+            query = replace(query, after=(ts_us, event_id))
+        async with self.engine.connect() as conn:
+            rows = await run_event_search(conn, query)
+        if len(rows) <= query.limit:
+            return Page(rows, None)
+        rows = rows[: query.limit]
+        return Page(rows, encode_cursor([rows[-1]["ts_us"], rows[-1]["id"]]))
 
     async def list_metrics(
         self,
