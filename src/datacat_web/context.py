@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 import orjson
 
 from datacat.store import status as rules
-from datacat.store.metricquery import SeriesResult
+from datacat.store.metricquery import ExplorerResult, SeriesResult
 from datacat.store.repository import SessionFilter
 from datacat.store.statefilter import state_filter
 from datacat.timefmt import to_rfc3339, to_us
@@ -234,7 +234,7 @@ def chart(chart_id: str, name: str, series: SeriesResult) -> dict[str, Any]:
         "id": chart_id,
         "name": name,
         "points": [
-            {"t": to_rfc3339(p["ts_us"]), "v": p["value"], "s": p["session_id"]}
+            {"t": to_rfc3339(p["ts_us"]), "v": p["value"], "s": p.get("session_id")}
             for p in series.points
         ],
         "stats": {
@@ -246,6 +246,40 @@ def chart(chart_id: str, name: str, series: SeriesResult) -> dict[str, Any]:
         },
         "shown": len(series.points),
         "truncated": series.truncated,
+    }
+
+
+def explorer_chart(
+    chart_id: str, name: str, result: ExplorerResult, grouped: bool
+) -> dict[str, Any]:
+    """A bucketed and/or grouped series: one line (and one statistics row) per group.
+
+    Ungrouped, it is the plain chart with its one series; bucket points carry no session.
+    """
+    bucket = None if result.bucket is None else result.bucket.value
+    if not grouped:
+        (only,) = result.groups
+        return chart(chart_id, name, only.result) | {"bucket": bucket}
+    groups = [
+        chart(chart_id, "(none)" if g.group is None else g.group, g.result) for g in result.groups
+    ]
+    return {
+        "id": chart_id,
+        "name": name,
+        "bucket": bucket,
+        "points": [],
+        "groups": [
+            {
+                "label": g["name"],
+                "points": g["points"],
+                "stats": g["stats"],
+                "shown": g["shown"],
+                "truncated": g["truncated"],
+            }
+            for g in groups
+        ],
+        "shown": sum(g["shown"] for g in groups),
+        "truncated": any(g["truncated"] for g in groups),
     }
 
 

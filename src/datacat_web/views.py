@@ -9,6 +9,7 @@ render), which ``bench/pages.py`` reads.
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,7 +20,8 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from datacat.api.deps import Repo
-from datacat.store.metricquery import Aggregation, SeriesQuery
+from datacat.api.metrics import GROUP_BY_PATTERN
+from datacat.store.metricquery import Aggregation, Bucket, SeriesQuery
 from datacat.store.releases import ReleaseQuery
 from datacat.store.repository import InvalidCursor, Repository, SessionFilter, SessionNotFound
 from datacat.store.statefilter import StateMode, state_filter
@@ -49,6 +51,14 @@ EXAMPLES = (
         "query": "name=cpu_usage&aggregation=all&mode=current&path=application.status"
         "&value=running",
     },
+)
+BUCKETS = (
+    ("", "No buckets"),
+    ("auto", "Auto width"),
+    ("1m", "1 minute"),
+    ("5m", "5 minutes"),
+    ("1h", "1 hour"),
+    ("1d", "1 day"),
 )
 MODES = (
     ("none", "No filter"),
@@ -330,10 +340,14 @@ async def metrics_page(
     value: Annotated[str, Query(max_length=1024)] = "",
     since: Annotated[str, Query(max_length=64)] = "",
     until: Annotated[str, Query(max_length=64)] = "",
+    bucket: Annotated[str, Query(pattern="^(|auto|1m|5m|1h|1d)$")] = "",
+    group_by: Annotated[str, Query(max_length=80)] = "",
 ) -> Any:
     form = {
         "name": name,
         "aggregation": aggregation.value,
+        "bucket": bucket,
+        "group_by": group_by,
         "mode": mode,
         "path": path,
         "value": value,
@@ -350,20 +364,29 @@ async def metrics_page(
             state = None
             if mode != "none":
                 state = state_filter(path or None, value or None, mode, partial=True)
-            series = await repo.metric_series(
-                SeriesQuery(
-                    name=name,
-                    aggregation=aggregation,
-                    state=state,
-                    since_us=ctx.parse_time(since),
-                    until_us=ctx.parse_time(until),
-                    limit=CHART_POINTS,
+            if group_by and not re.fullmatch(GROUP_BY_PATTERN, group_by):
+                raise ValueError(
+                    f"group by {group_by!r}: choose version, product or tag:KEY "
+                    "(letters, digits, _ . -)"
                 )
+            query = SeriesQuery(
+                name=name,
+                aggregation=aggregation,
+                state=state,
+                since_us=ctx.parse_time(since),
+                until_us=ctx.parse_time(until),
+                limit=CHART_POINTS,
+                bucket=Bucket(bucket) if bucket else None,
+                group_by=group_by or None,
             )
+            if bucket or group_by:
+                chart = ctx.explorer_chart(
+                    "series-chart", name, await repo.metric_explorer(query), bool(group_by)
+                )
+            else:
+                chart = ctx.chart("series-chart", name, await repo.metric_series(query))
         except ValueError as exc:
             error = str(exc)
-        else:
-            chart = ctx.chart("series-chart", name, series)
     context: dict[str, Any] = {"form": form, "chart": chart, "error": error, "hint": hint}
     if _is_htmx(request):
         response = _page(request, "_series.html", context)
@@ -376,6 +399,7 @@ async def metrics_page(
         "names": await repo.metric_names(),
         "examples": EXAMPLES,
         "aggregations": [a.value for a in Aggregation],
+        "buckets": BUCKETS,
         "modes": MODES,
     }
     return _page(request, "metrics.html", context)

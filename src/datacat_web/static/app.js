@@ -6,6 +6,8 @@
   "use strict";
   window.datacatCharts = window.datacatCharts || {};
 
+  var PALETTE = ["#2f7ed8", "#e4572e", "#17a398", "#f3a712", "#8e44ad", "#6b8e23", "#c2185b", "#546e7a"];
+
   function colour(name) {
     return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
   }
@@ -24,25 +26,30 @@
     var previous = window.datacatCharts[canvas.id];
     if (previous) { previous.destroy(); }
     var scatter = canvas.dataset.kind === "scatter";
+    // A grouped series (group_by) draws one line per group, told apart by the legend.
+    var lines = series.groups || [{ label: series.name, points: series.points }];
     var chart = new Chart(canvas, {
       type: scatter ? "scatter" : "line",
       data: {
-        datasets: [{
-          label: series.name,
-          data: series.points.map(function (p) { return { x: utcWallClock(p.t), y: p.v, session: p.s }; }),
-          borderColor: colour("--accent"),
-          backgroundColor: colour("--accent"),
-          pointRadius: scatter ? 3.5 : 2,
-          pointHoverRadius: 6,
-          borderWidth: 1.5,
-          tension: 0
-        }]
+        datasets: lines.map(function (line, index) {
+          var tint = series.groups ? PALETTE[index % PALETTE.length] : colour("--accent");
+          return {
+            label: line.label,
+            data: line.points.map(function (p) { return { x: utcWallClock(p.t), y: p.v, session: p.s }; }),
+            borderColor: tint,
+            backgroundColor: tint,
+            pointRadius: scatter ? 3.5 : 2,
+            pointHoverRadius: 6,
+            borderWidth: 1.5,
+            tension: 0
+          };
+        })
       },
       options: {
         animation: false,
         maintainAspectRatio: false,
         plugins: {
-          legend: { display: false },
+          legend: { display: Boolean(series.groups), labels: { color: colour("--muted") } },
           tooltip: {
             callbacks: {
               afterLabel: function (item) {
@@ -69,7 +76,7 @@
         },
         onClick: function (event, elements) {
           if (scatter && elements.length) {
-            var point = chart.data.datasets[0].data[elements[0].index];
+            var point = chart.data.datasets[elements[0].datasetIndex].data[elements[0].index];
             if (point.session) { window.location.href = "/sessions/" + point.session; }
           }
         }
