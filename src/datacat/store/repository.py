@@ -401,7 +401,7 @@ class Repository:
             ts_us, event_id = decode_cursor(cursor, 2)
             query = replace(query, after=(ts_us, event_id))
         async with self.engine.connect() as conn:
-            rows = await run_event_search(conn, query)
+            rows = await run_event_search(conn, query, self.dialect)
         if len(rows) <= query.limit:
             return Page(rows, None)
         rows = rows[: query.limit]
