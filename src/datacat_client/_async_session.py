@@ -14,13 +14,27 @@ from collections.abc import Callable, Coroutine, Generator
 from types import TracebackType
 from typing import Any
 
+from datacat_client import _validate
 from datacat_client._client import AsyncDatacatClient
 from datacat_client._core import DEFAULT_URL, Call
 from datacat_client._exceptions import DatacatError
 from datacat_client._heartbeat import AsyncHeartbeatMonitor
 from datacat_client._payloads import ExcInfo, Item, exception_data
-from datacat_client._session_core import SessionCore, end_answer
-from datacat_client._types import BatchConfig, EndStatus, JSONObject, Tags
+from datacat_client._session_core import (
+    SessionCore,
+    end_answer,
+    event_extras,
+    validated_event_fields,
+)
+from datacat_client._timer import Timer
+from datacat_client._types import (
+    BatchConfig,
+    EndStatus,
+    EventLevel,
+    JSONObject,
+    MetricKind,
+    Tags,
+)
 
 
 class AsyncSession(SessionCore[AsyncDatacatClient]):
@@ -83,37 +97,115 @@ class AsyncSession(SessionCore[AsyncDatacatClient]):
             await self._wait_for_room(waiting)
         return None
 
-    async def log_event(self, name: str, data: Any = None) -> None:
+    async def log_event(
+        self,
+        name: str,
+        data: Any = None,
+        *,
+        level: EventLevel | None = None,
+        message: str | None = None,
+        category: str | None = None,
+        labels: list[str] | None = None,
+    ) -> None:
+        fields = event_extras(level, message, category, labels)
         if not self.batching:
             return await self._immediately(
-                lambda: self.client._build_log_event(self.session_id, name, data)
+                lambda: self.client._build_log_event(
+                    self.session_id, name, data, None, None, validated_event_fields(fields)
+                )
             )
-        waiting = self._queue_event(name, data)
+        waiting = self._queue_event(name, data, fields)
         if waiting is not None:
             await self._wait_for_room(waiting)
         return None
 
-    def log_event_nowait(self, name: str, data: Any = None) -> None:
+    def log_event_nowait(
+        self,
+        name: str,
+        data: Any = None,
+        *,
+        level: EventLevel | None = None,
+        message: str | None = None,
+        category: str | None = None,
+        labels: list[str] | None = None,
+    ) -> None:
         """Queue an event without awaiting (for sync callers such as logging handlers).
 
         Under the ``block`` policy a full queue cannot be waited for here: the event is
         dropped and counted instead."""
+        fields = event_extras(level, message, category, labels)
         if not self.batching:
-            self._spawn(self.log_event(name, data))
+            self._spawn(
+                self.log_event(
+                    name, data, level=level, message=message, category=category, labels=labels
+                )
+            )
             return
-        waiting = self._queue_event(name, data)
+        waiting = self._queue_event(name, data, fields)
         if waiting is not None:
             self.client.batch_worker().outbox.put_or_drop(waiting)
 
-    async def log_metric(self, name: str, value: float, tags: Tags = None) -> None:
+    async def log_metric(
+        self,
+        name: str,
+        value: float,
+        tags: Tags = None,
+        *,
+        kind: MetricKind | None = None,
+        unit: str | None = None,
+    ) -> None:
         if not self.batching:
             return await self._immediately(
-                lambda: self.client._build_log_metric(self.session_id, name, value, tags)
+                lambda: self.client._build_log_metric(
+                    self.session_id,
+                    name,
+                    value,
+                    tags,
+                    None,
+                    None,
+                    _validate.metric_fields(kind, unit),
+                )
             )
-        waiting = self._queue_metric(name, value, tags)
+        waiting = self._queue_metric(name, value, tags, kind, unit)
         if waiting is not None:
             await self._wait_for_room(waiting)
         return None
+
+    def log_metric_nowait(
+        self,
+        name: str,
+        value: float,
+        tags: Tags = None,
+        *,
+        kind: MetricKind | None = None,
+        unit: str | None = None,
+    ) -> None:
+        """Queue a metric without awaiting (the timer records this way, from ``with``).
+
+        Under the ``block`` policy a full queue drops and counts the sample instead."""
+        if not self.batching:
+            self._spawn(self.log_metric(name, value, tags, kind=kind, unit=unit))
+            return
+        waiting = self._queue_metric(name, value, tags, kind, unit)
+        if waiting is not None:
+            self.client.batch_worker().outbox.put_or_drop(waiting)
+
+    async def counter(
+        self, name: str, by: float = 1, tags: Tags = None, *, unit: str | None = None
+    ) -> None:
+        """Count something: a ``counter`` sample of ``by`` (a delta, summed when read)."""
+        await self.log_metric(name, by, tags, kind="counter", unit=unit)
+
+    async def observe(
+        self, name: str, value: float, tags: Tags = None, *, unit: str | None = None
+    ) -> None:
+        """One observation of a distribution: kind ``histogram``."""
+        await self.log_metric(name, value, tags, kind="histogram", unit=unit)
+
+    def timer(self, name: str, tags: Tags = None) -> Timer:
+        """``with``/``async with session.timer("load"):`` or ``@session.timer("load")`` on a
+        coroutine function: kind timer, in ms, queued without awaiting."""
+        return Timer(lambda ms: self.log_metric_nowait(name, ms, tags, kind="timer", unit="ms"))
 
     async def log_exception(
         self,

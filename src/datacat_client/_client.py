@@ -14,11 +14,19 @@ from typing import Any, TypeVar
 
 import httpx
 
+from datacat_client import _validate
 from datacat_client._async_worker import AsyncBatchWorker
 from datacat_client._core import DEFAULT_URL, BaseClient, Call, Outcome, Timestamp, mapped_errors
 from datacat_client._exceptions import DatacatError
 from datacat_client._payloads import ExcInfo
-from datacat_client._types import BatchConfig, EndStatus, JSONObject, Tags
+from datacat_client._types import (
+    BatchConfig,
+    EndStatus,
+    EventLevel,
+    JSONObject,
+    MetricKind,
+    Tags,
+)
 from datacat_client._worker import BatchWorker
 
 T = TypeVar("T")
@@ -117,8 +125,13 @@ class DatacatClient(BaseClient):
         *,
         timestamp: Timestamp = None,
         id: str | None = None,
+        level: EventLevel | None = None,
+        message: str | None = None,
+        category: str | None = None,
+        labels: list[str] | None = None,
     ) -> dict[str, Any]:
-        call = self._build_log_event(session_id, name, data, timestamp, id)
+        fields = _validate.event_fields(level, message, category, labels)
+        call = self._build_log_event(session_id, name, data, timestamp, id, fields)
         return self._send(call)
 
     def log_metric(
@@ -130,8 +143,11 @@ class DatacatClient(BaseClient):
         *,
         timestamp: Timestamp = None,
         id: str | None = None,
+        kind: MetricKind | None = None,
+        unit: str | None = None,
     ) -> dict[str, Any]:
-        call = self._build_log_metric(session_id, name, value, tags, timestamp, id)
+        fields = _validate.metric_fields(kind, unit)
+        call = self._build_log_metric(session_id, name, value, tags, timestamp, id, fields)
         return self._send(call)
 
     def log_exception(
@@ -258,8 +274,13 @@ class AsyncDatacatClient(BaseClient):
         *,
         timestamp: Timestamp = None,
         id: str | None = None,
+        level: EventLevel | None = None,
+        message: str | None = None,
+        category: str | None = None,
+        labels: list[str] | None = None,
     ) -> dict[str, Any]:
-        call = self._build_log_event(session_id, name, data, timestamp, id)
+        fields = _validate.event_fields(level, message, category, labels)
+        call = self._build_log_event(session_id, name, data, timestamp, id, fields)
         return await self._send(call)
 
     async def log_metric(
@@ -271,8 +292,11 @@ class AsyncDatacatClient(BaseClient):
         *,
         timestamp: Timestamp = None,
         id: str | None = None,
+        kind: MetricKind | None = None,
+        unit: str | None = None,
     ) -> dict[str, Any]:
-        call = self._build_log_metric(session_id, name, value, tags, timestamp, id)
+        fields = _validate.metric_fields(kind, unit)
+        call = self._build_log_metric(session_id, name, value, tags, timestamp, id, fields)
         return await self._send(call)
 
     async def log_exception(

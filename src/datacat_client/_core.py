@@ -195,10 +195,14 @@ class BaseClient:
         data: Any = None,
         timestamp: Timestamp = None,
         client_id: str | None = None,
+        fields: JSONObject | None = None,
     ) -> Call[JSONObject]:
+        """``fields``: the optional level/message/category/labels (``_validate.event_fields``)."""
         body: dict[str, Any] = {"name": _validate.name(name)}
         extras = {"timestamp": _timestamp(timestamp), "id": client_id}
         body.update((k, v) for k, v in extras.items() if v is not None)
+        if fields:
+            body.update(fields)
         data_bytes = _validate.json_bytes({} if data is None else data)
         content = dumps(body)[:-1] + b',"data":' + data_bytes + b"}"
         return Call("POST", f"/api/sessions/{_path_id(session_id)}/events", content, _object)
@@ -211,7 +215,9 @@ class BaseClient:
         tags: Tags = None,
         timestamp: Timestamp = None,
         client_id: str | None = None,
+        fields: JSONObject | None = None,
     ) -> Call[JSONObject]:
+        """``fields``: the optional kind/unit (``_validate.metric_fields``)."""
         body: dict[str, Any] = {
             "name": _validate.name(name),
             "value": _validate.number(value),
@@ -219,6 +225,8 @@ class BaseClient:
         }
         extras = {"timestamp": _timestamp(timestamp), "id": client_id}
         body.update((k, v) for k, v in extras.items() if v is not None)
+        if fields:
+            body.update(fields)
         path = f"/api/sessions/{_path_id(session_id)}/metrics"
         return Call("POST", path, dumps(body), _object)
 

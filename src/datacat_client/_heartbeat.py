@@ -34,6 +34,8 @@ log = logging.getLogger("datacat_client")
 
 HUNG_EVENT = "application_appears_hung"
 RECOVERED_EVENT = "application_recovered"
+REPORT_LEVELS = {HUNG_EVENT: "warning", RECOVERED_EVENT: "info"}
+"""A hang is worth a look, not an error (the process may just be busy); recovery is news."""
 Report = tuple[str, dict[str, Any]]
 
 
@@ -133,7 +135,7 @@ class HeartbeatMonitor(Liveness):
             if session_id is None:
                 raise TypeError("HeartbeatMonitor(client, session_id, ...) needs a session_id")
             self.client, self.session_id = client, session_id
-            self._log_event: Callable[[str, Any], Any] = partial(client.log_event, session_id)
+            self._log_event: Callable[..., Any] = partial(client.log_event, session_id)
         else:  # a Session: its events go through its batching queue
             self.client, self.session_id = client.client, client.session_id
             self._log_event = client.log_event
@@ -180,7 +182,7 @@ class HeartbeatMonitor(Liveness):
 
     def _emit(self, report: Report) -> None:
         try:
-            self._log_event(*report)
+            self._log_event(*report, level=REPORT_LEVELS[report[0]])
         except DatacatError as exc:
             self._report_failed(report, exc)
 
@@ -208,7 +210,7 @@ class AsyncHeartbeatMonitor(Liveness):
     ) -> None:
         super().__init__(timeout, check_interval, keepalive_timeout)
         self.session = session
-        self._log_event: Callable[[str, Any], Awaitable[Any]] = session.log_event
+        self._log_event: Callable[..., Awaitable[Any]] = session.log_event
         self._send_keepalive: Callable[[float], Awaitable[Any]] = partial(
             session.client.heartbeat, session.session_id
         )
@@ -252,7 +254,7 @@ class AsyncHeartbeatMonitor(Liveness):
 
     async def _emit(self, report: Report) -> None:
         try:
-            await self._log_event(*report)
+            await self._log_event(*report, level=REPORT_LEVELS[report[0]])
         except DatacatError as exc:
             self._report_failed(report, exc)
 

@@ -9,13 +9,33 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from datacat_client._async_session import AsyncSession
     from datacat_client._session import Session
+    from datacat_client._types import EventLevel
+
+from datacat_client._validate import MAX_MESSAGE
 
 # The client's own logs (and its HTTP stack's) must not feed back into the client.
 _OWN_LOGGERS = ("datacat_client", "httpx", "httpcore")
 
 
+def event_level(levelno: int) -> EventLevel:
+    """A logging level as an event level; custom levels round down to the nearest standard."""
+    if levelno >= logging.CRITICAL:
+        return "critical"
+    if levelno >= logging.ERROR:
+        return "error"
+    if levelno >= logging.WARNING:
+        return "warning"
+    if levelno >= logging.INFO:
+        return "info"
+    return "debug"
+
+
 class DatacatHandler(logging.Handler):
     """Ships each record as a ``log`` event: level, logger, message, source, exception text.
+
+    The event's ``level`` is the record's (``debug`` .. ``critical``) and its ``message`` the
+    formatted record message (cut at the server's 8192 characters; ``data`` keeps it whole),
+    so log events can be filtered and searched like any levelled event.
 
     ``logging.getLogger().addHandler(DatacatHandler(session, level=logging.WARNING))``.
     Works with a :class:`Session` or an :class:`AsyncSession` (whose queue it fills without
@@ -39,7 +59,12 @@ class DatacatHandler(logging.Handler):
             return
         self._reentered.active = True
         try:
-            self.session.log_event_nowait(self.event_name, self.record_data(record))
+            self.session.log_event_nowait(
+                self.event_name,
+                self.record_data(record),
+                level=event_level(record.levelno),
+                message=record.getMessage()[:MAX_MESSAGE],
+            )
         except Exception:
             self.handleError(record)
         finally:

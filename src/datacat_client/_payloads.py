@@ -4,8 +4,10 @@ A queued item is a plain tuple, the cheapest thing to build on the application's
 ``(ledger, op, time.time(), seq, a, b, c)``. The worker turns it into JSON bytes here, with
 its RFC 3339 timestamp and client id, so formatting costs the worker, not the caller.
 
-- ``metric``: a = name, b = float value, c = tags or None
-- ``event``:  a = name, b = data as JSON bytes (snapshotted at call time)
+- ``metric``: a = name, b = float value, c = tags or None, or a :class:`Tagged` when the
+  call gave a kind or unit (the common call keeps the plain tuple: no extra object)
+- ``event``:  a = name, b = data as JSON bytes (snapshotted at call time), c = the optional
+  level/message/category/labels as a dict, or None
 - ``state``:  a = state object as JSON bytes
 - ``end``:    a = "ended" | "crashed"
 """
@@ -15,10 +17,18 @@ from __future__ import annotations
 import sys
 import traceback
 from types import TracebackType
-from typing import Any
+from typing import Any, NamedTuple
 
 from datacat_client._json import dumps, rfc3339
 from datacat_client._ledger import Ledger
+
+
+class Tagged(NamedTuple):
+    """A metric's tags together with its optional kind/unit (already validated)."""
+
+    tags: Any
+    fields: dict[str, str]
+
 
 Item = tuple[Ledger, str, float, int, Any, Any, Any]
 # What ``sys.exc_info()``, ``__exit__`` and ``threading.excepthook`` hand over: any part may
@@ -77,12 +87,18 @@ def encode_item(item: Item) -> bytes:
     if op == "metric":
         head["name"] = a
         head["value"] = b
-        head["tags"] = c if c is not None else []
+        if type(c) is Tagged:
+            head["tags"] = c.tags if c.tags is not None else []
+            head.update(c.fields)
+        else:
+            head["tags"] = c if c is not None else []
         head["id"] = ledger.client_id(seq)
         return dumps(head)
     if op == "event":
         head["name"] = a
         head["id"] = ledger.client_id(seq)
+        if c is not None:
+            head.update(c)
         data: bytes = b  # already JSON, serialised at call time
         return dumps(head)[:-1] + b',"data":' + data + b"}"
     if op == "state":

@@ -17,13 +17,27 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
+from datacat_client import _validate
 from datacat_client._client import DatacatClient
 from datacat_client._core import DEFAULT_URL, Call
 from datacat_client._exceptions import DatacatError
 from datacat_client._heartbeat import HeartbeatMonitor
 from datacat_client._payloads import ExcInfo, Item, exception_data
-from datacat_client._session_core import SessionCore, end_answer
-from datacat_client._types import BatchConfig, EndStatus, JSONObject, Tags
+from datacat_client._session_core import (
+    SessionCore,
+    end_answer,
+    event_extras,
+    validated_event_fields,
+)
+from datacat_client._timer import Timer
+from datacat_client._types import (
+    BatchConfig,
+    EndStatus,
+    EventLevel,
+    JSONObject,
+    MetricKind,
+    Tags,
+)
 
 
 class Session(SessionCore[DatacatClient]):
@@ -57,31 +71,86 @@ class Session(SessionCore[DatacatClient]):
             self._wait_for_room(waiting)
         return None
 
-    def log_event(self, name: str, data: Any = None) -> None:
-        """An event; ``data`` is any JSON value (snapshotted now)."""
+    def log_event(
+        self,
+        name: str,
+        data: Any = None,
+        *,
+        level: EventLevel | None = None,
+        message: str | None = None,
+        category: str | None = None,
+        labels: list[str] | None = None,
+    ) -> None:
+        """An event; ``data`` is any JSON value (snapshotted now). The server's default
+        level is ``info``; ``message`` is one searchable line, ``data`` carries the rest."""
+        fields = event_extras(level, message, category, labels)
         if not self.batching:
             return self._immediately(
-                lambda: self.client._build_log_event(self.session_id, name, data)
+                lambda: self.client._build_log_event(
+                    self.session_id, name, data, None, None, validated_event_fields(fields)
+                )
             )
-        waiting = self._queue_event(name, data)
+        waiting = self._queue_event(name, data, fields)
         if waiting is not None:
             self._wait_for_room(waiting)
         return None
 
-    def log_event_nowait(self, name: str, data: Any = None) -> None:
+    def log_event_nowait(
+        self,
+        name: str,
+        data: Any = None,
+        *,
+        level: EventLevel | None = None,
+        message: str | None = None,
+        category: str | None = None,
+        labels: list[str] | None = None,
+    ) -> None:
         """Same as :meth:`log_event`; the name :class:`DatacatHandler` uses for both faces."""
-        self.log_event(name, data)
+        self.log_event(name, data, level=level, message=message, category=category, labels=labels)
 
-    def log_metric(self, name: str, value: float, tags: Tags = None) -> None:
-        """A numeric sample: a few checks, a tuple and an append."""
+    def log_metric(
+        self,
+        name: str,
+        value: float,
+        tags: Tags = None,
+        *,
+        kind: MetricKind | None = None,
+        unit: str | None = None,
+    ) -> None:
+        """A numeric sample: a few checks, a tuple and an append. ``kind`` defaults to
+        ``gauge`` on the server; ``unit`` is free text (``ms``, ``bytes``, ``%``)."""
         if not self.batching:
             return self._immediately(
-                lambda: self.client._build_log_metric(self.session_id, name, value, tags)
+                lambda: self.client._build_log_metric(
+                    self.session_id,
+                    name,
+                    value,
+                    tags,
+                    None,
+                    None,
+                    _validate.metric_fields(kind, unit),
+                )
             )
-        waiting = self._queue_metric(name, value, tags)
+        waiting = self._queue_metric(name, value, tags, kind, unit)
         if waiting is not None:
             self._wait_for_room(waiting)
         return None
+
+    def counter(
+        self, name: str, by: float = 1, tags: Tags = None, *, unit: str | None = None
+    ) -> None:
+        """Count something: a ``counter`` sample of ``by`` (a delta, summed when read)."""
+        self.log_metric(name, by, tags, kind="counter", unit=unit)
+
+    def observe(
+        self, name: str, value: float, tags: Tags = None, *, unit: str | None = None
+    ) -> None:
+        """One observation of a distribution (a request size, a queue length): ``histogram``."""
+        self.log_metric(name, value, tags, kind="histogram", unit=unit)
+
+    def timer(self, name: str, tags: Tags = None) -> Timer:
+        """``with session.timer("load"):`` or ``@session.timer("load")``: kind timer, in ms."""
+        return Timer(lambda ms: self.log_metric(name, ms, tags, kind="timer", unit="ms"))
 
     def log_exception(
         self,

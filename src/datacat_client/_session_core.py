@@ -29,10 +29,12 @@ from datacat_client import _validate
 from datacat_client._exceptions import AUTH_ERRORS, DatacatError, InvalidData
 from datacat_client._ledger import Ledger
 from datacat_client._outbox import Outbox
-from datacat_client._payloads import Item
+from datacat_client._payloads import Item, Tagged
 from datacat_client._types import BatchConfig, JSONObject, Tags
 
 _now = time.time
+EventExtras = tuple[Any, Any, Any, Any] | None
+"""An event's optional ``(level, message, category, labels)``, as the caller gave them."""
 END_STATUSES = ("ended", "crashed")
 
 
@@ -53,6 +55,18 @@ class QueueingClient(Protocol):
 
 
 Client = TypeVar("Client", bound=QueueingClient)
+
+
+def event_extras(level: Any, message: Any, category: Any, labels: Any) -> EventExtras:
+    """An event's optional fields as given, or None for the seed's call (the common one)."""
+    if level is None and message is None and category is None and labels is None:
+        return None
+    return (level, message, category, labels)
+
+
+def validated_event_fields(extras: EventExtras) -> JSONObject | None:
+    """The validated optional fields of an unbatched event (raises InvalidData)."""
+    return None if extras is None else _validate.event_fields(*extras)
 
 
 def end_answer() -> dict[str, Any]:
@@ -136,21 +150,27 @@ class SessionCore(Generic[Client]):
             return None
         return self._queue((self._ledger, "state", _now(), self._seq(), body, None, None))
 
-    def _event_item(self, name: str, data: Any) -> Item | None:
-        """An event with its data serialised now (a snapshot), or None if refused."""
+    def _event_item(self, name: str, data: Any, fields: EventExtras = None) -> Item | None:
+        """An event with its data serialised now (a snapshot), or None if refused.
+
+        ``fields``: the optional level/message/category/labels, as
+        ``(level, message, category, labels)`` or None."""
         try:
             _validate.name(name)
             body = _validate.json_bytes({} if data is None else data)
+            extra = None if fields is None else _validate.event_fields(*fields)
         except InvalidData as exc:
             self._refuse(exc)
             return None
-        return (self._ledger, "event", _now(), self._seq(), name, body, None)
+        return (self._ledger, "event", _now(), self._seq(), name, body, extra)
 
-    def _queue_event(self, name: str, data: Any) -> Item | None:
-        item = self._event_item(name, data)
+    def _queue_event(self, name: str, data: Any, fields: EventExtras = None) -> Item | None:
+        item = self._event_item(name, data, fields)
         return None if item is None else self._queue(item)
 
-    def _queue_metric(self, name: str, value: float, tags: Tags) -> Item | None:
+    def _queue_metric(
+        self, name: str, value: float, tags: Tags, kind: Any = None, unit: Any = None
+    ) -> Item | None:
         """The hot path: keep it to checks, a tuple and an append."""
         if type(name) is not str or not 0 < len(name) <= _validate.MAX_NAME or "\x00" in name:
             self._refuse_name(name)
@@ -170,7 +190,16 @@ class SessionCore(Generic[Client]):
             except InvalidData as exc:
                 self._refuse(exc)
                 return None
-        item = (self._ledger, "metric", _now(), self._seq(), name, value, tags)
+        extra: Any = tags
+        if kind is not None or unit is not None:
+            try:
+                fields = _validate.metric_fields(kind, unit)
+            except InvalidData as exc:
+                self._refuse(exc)
+                return None
+            if fields:
+                extra = Tagged(tags, fields)
+        item = (self._ledger, "metric", _now(), self._seq(), name, value, extra)
         worker = self.client._worker or self.client.batch_worker()
         return None if worker.outbox.put(item) else item
 

@@ -10,6 +10,8 @@ JSONObject = dict[str, Any]
 Tags = list[str] | dict[str, Any] | None
 Overflow = Literal["drop_oldest", "drop_newest", "block"]
 EndStatus = Literal["ended", "crashed"]
+MetricKind = Literal["gauge", "counter", "timer", "histogram"]
+EventLevel = Literal["debug", "info", "warning", "error", "critical"]
 
 
 @dataclass(frozen=True)

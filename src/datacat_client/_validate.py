@@ -82,3 +82,50 @@ def _walk(value: Any, what: str) -> None:
             _walk(item, what)
     elif isinstance(value, float) and not math.isfinite(value):
         raise InvalidData(f"{what} contains a non-finite number")
+
+
+METRIC_KINDS = ("gauge", "counter", "timer", "histogram")
+EVENT_LEVELS = ("debug", "info", "warning", "error", "critical")
+MAX_UNIT = 64
+MAX_MESSAGE = 8192
+MAX_LABEL = 256
+
+
+def _text(value: Any, what: str, low: int, high: int) -> str:
+    if not isinstance(value, str):
+        raise InvalidData(f"{what} must be a string, not {type(value).__name__}")
+    if not low <= len(value) <= high:
+        raise InvalidData(f"{what} must be {low}..{high} characters, got {len(value)}")
+    if "\x00" in value:
+        raise InvalidData(f"{what} must not contain a NUL character")
+    return value
+
+
+def metric_fields(kind: Any, unit: Any) -> dict[str, str] | None:
+    """Issue 12's optional metric fields, or None when neither is given (the seed's body)."""
+    fields: dict[str, str] = {}
+    if kind is not None:
+        if kind not in METRIC_KINDS:
+            raise InvalidData(f"a metric kind is one of {', '.join(METRIC_KINDS)}, not {kind!r}")
+        fields["kind"] = kind
+    if unit is not None:
+        fields["unit"] = _text(unit, "a metric unit", 1, MAX_UNIT)
+    return fields or None
+
+
+def event_fields(level: Any, message: Any, category: Any, labels: Any) -> dict[str, Any] | None:
+    """Issue 12's optional event fields, or None when none is given (the seed's body)."""
+    fields: dict[str, Any] = {}
+    if level is not None:
+        if level not in EVENT_LEVELS:
+            raise InvalidData(f"an event level is one of {', '.join(EVENT_LEVELS)}, not {level!r}")
+        fields["level"] = level
+    if message is not None:
+        fields["message"] = _text(message, "an event message", 0, MAX_MESSAGE)
+    if category is not None:
+        fields["category"] = _text(category, "an event category", 0, MAX_LABEL)
+    if labels is not None:
+        if not isinstance(labels, (list, tuple)):
+            raise InvalidData(f"labels must be a list of strings, not {type(labels).__name__}")
+        fields["labels"] = [_text(label, "a label", 0, MAX_LABEL) for label in labels]
+    return fields or None
