@@ -210,6 +210,49 @@ def _tags(value):
     raise InvalidData("tags must be a list of strings, not %s" % type(value).__name__)
 
 
+METRIC_KINDS = ("gauge", "counter", "timer", "histogram")
+EVENT_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+def _text(value, what, low, high):
+    if not isinstance(value, string_types) or not low <= len(value) <= high:
+        raise InvalidData(
+            "%s must be a string of %d..%d characters, not %r" % (what, low, high, value)
+        )
+    return value
+
+
+def _metric_fields(body, kind, unit):
+    """Issue 12's optional fields, added only when given (the seed's body stays as it was)."""
+    if kind is not None:
+        if kind not in METRIC_KINDS:
+            raise InvalidData(
+                "a metric kind is one of %s, not %r" % (", ".join(METRIC_KINDS), kind)
+            )
+        body["kind"] = kind
+    if unit is not None:
+        body["unit"] = _text(unit, "a metric unit", 1, 64)
+    return body
+
+
+def _event_fields(body, level, message, category, labels):
+    if level is not None:
+        if level not in EVENT_LEVELS:
+            raise InvalidData(
+                "an event level is one of %s, not %r" % (", ".join(EVENT_LEVELS), level)
+            )
+        body["level"] = level
+    if message is not None:
+        body["message"] = _text(message, "an event message", 0, 8192)
+    if category is not None:
+        body["category"] = _text(category, "an event category", 0, 256)
+    if labels is not None:
+        if not isinstance(labels, (list, tuple)):
+            raise InvalidData("labels must be a list of strings, not %s" % type(labels).__name__)
+        body["labels"] = [_text(label, "a label", 0, 256) for label in labels]
+    return body
+
+
 def _api_key(value):
     """``value``, else ``$DATACAT_API_KEY``; ``""`` means no key, whatever the environment.
 
@@ -354,11 +397,24 @@ class DatacatClient(object):
         path = "/api/sessions/%s/state" % _path_id(session_id)
         return self._request("POST", path, _dumps(state))
 
-    def log_event(self, session_id, name, data=None, timestamp=None, id=None):
+    def log_event(
+        self,
+        session_id,
+        name,
+        data=None,
+        timestamp=None,
+        id=None,
+        level=None,
+        message=None,
+        category=None,
+        labels=None,
+    ):
         """An event; ``data`` is any JSON value.
 
         ``timestamp`` (RFC 3339 string, ``datetime`` or Unix time) defaults to now and ``id``
-        to a fresh uuid4: a resend with the same ``id`` is stored once.
+        to a fresh uuid4: a resend with the same ``id`` is stored once. ``level`` (debug,
+        info, warning, error, critical; the server's default is info), ``message`` (one
+        searchable line), ``category`` and ``labels`` (strings) are optional.
         """
         body = {
             "name": _name(name),
@@ -366,11 +422,15 @@ class DatacatClient(object):
             "timestamp": _timestamp(timestamp),
             "id": id or _new_id(),
         }
+        _event_fields(body, level, message, category, labels)
         path = "/api/sessions/%s/events" % _path_id(session_id)
         return self._request("POST", path, _dumps(body))
 
-    def log_metric(self, session_id, name, value, tags=None, timestamp=None, id=None):
-        """A numeric sample with optional string tags."""
+    def log_metric(
+        self, session_id, name, value, tags=None, timestamp=None, id=None, kind=None, unit=None
+    ):
+        """A numeric sample with optional string tags, ``kind`` (gauge, counter, timer,
+        histogram; the server's default is gauge) and ``unit`` (free text: ms, bytes, %)."""
         body = {
             "name": _name(name),
             "value": _number(value),
@@ -378,6 +438,7 @@ class DatacatClient(object):
             "timestamp": _timestamp(timestamp),
             "id": id or _new_id(),
         }
+        _metric_fields(body, kind, unit)
         path = "/api/sessions/%s/metrics" % _path_id(session_id)
         return self._request("POST", path, _dumps(body))
 
@@ -531,11 +592,19 @@ class Session(object):
     def update_state(self, state):
         return self.client.update_state(self.session_id, state)
 
-    def log_event(self, name, data=None):
-        return self.client.log_event(self.session_id, name, data)
+    def log_event(self, name, data=None, level=None, message=None, category=None, labels=None):
+        return self.client.log_event(
+            self.session_id,
+            name,
+            data,
+            level=level,
+            message=message,
+            category=category,
+            labels=labels,
+        )
 
-    def log_metric(self, name, value, tags=None):
-        return self.client.log_metric(self.session_id, name, value, tags)
+    def log_metric(self, name, value, tags=None, kind=None, unit=None):
+        return self.client.log_metric(self.session_id, name, value, tags, kind=kind, unit=unit)
 
     def log_exception(self, exc_info=None, extra_data=None, fatal=False):
         """An ``exception`` event; call it inside ``except:``."""
