@@ -223,12 +223,47 @@ func (c *Client) UpdateStateCtx(ctx context.Context, id string, state map[string
 	return c.do(ctx, http.MethodPost, sessionPath(id, "/state"), state, nil)
 }
 
-// WriteOption sets the client id or timestamp of one event or metric.
+// WriteOption sets the client id or timestamp of one event or metric, or one of its
+// optional fields: WithKind and WithUnit for a metric, WithLevel, WithMessage, WithCategory
+// and WithLabels for an event (an option that does not apply to the write is ignored).
 type WriteOption func(*writeMeta)
 
 type writeMeta struct {
 	ID        string
 	Timestamp time.Time
+	fields
+}
+
+// fields are issue 12's optional event and metric fields; "" / nil means not given.
+type fields struct {
+	Kind, Unit               string
+	Level, Message, Category string
+	Labels                   []string
+}
+
+// WithKind sets a metric's kind: KindGauge (the default), KindCounter, KindTimer or
+// KindHistogram.
+func WithKind(kind string) WriteOption { return func(m *writeMeta) { m.Kind = kind } }
+
+// WithUnit sets a metric's unit (free text, 1..64 characters: "ms", "bytes", "%").
+func WithUnit(unit string) WriteOption { return func(m *writeMeta) { m.Unit = unit } }
+
+// WithLevel sets an event's level: LevelDebug .. LevelCritical (default LevelInfo).
+func WithLevel(level string) WriteOption { return func(m *writeMeta) { m.Level = level } }
+
+// WithMessage sets an event's message: one searchable line (≤ 8192 characters).
+func WithMessage(message string) WriteOption {
+	return func(m *writeMeta) { m.Message = message }
+}
+
+// WithCategory sets an event's category.
+func WithCategory(category string) WriteOption {
+	return func(m *writeMeta) { m.Category = category }
+}
+
+// WithLabels sets an event's labels.
+func WithLabels(labels ...string) WriteOption {
+	return func(m *writeMeta) { m.Labels = labels }
 }
 
 // WithClientID gives the write a client-made id (≤ 64 characters): the server stores a
@@ -247,6 +282,10 @@ type eventBody struct {
 	Data      interface{} `json:"data,omitempty"`
 	Timestamp string      `json:"timestamp,omitempty"`
 	ID        string      `json:"id,omitempty"`
+	Level     string      `json:"level,omitempty"`
+	Message   string      `json:"message,omitempty"`
+	Category  string      `json:"category,omitempty"`
+	Labels    []string    `json:"labels,omitempty"`
 }
 
 type metricBody struct {
@@ -255,19 +294,27 @@ type metricBody struct {
 	Tags      interface{} `json:"tags,omitempty"`
 	Timestamp string      `json:"timestamp,omitempty"`
 	ID        string      `json:"id,omitempty"`
+	Kind      string      `json:"kind,omitempty"`
+	Unit      string      `json:"unit,omitempty"`
 }
 
 // LogEventCtx logs an event; data is any JSON value (nil for none).
 func (c *Client) LogEventCtx(ctx context.Context, id, name string, data interface{}, opts ...WriteOption) error {
 	m := applyWrite(opts)
-	body := eventBody{Name: name, Data: data, Timestamp: formatTime(m.Timestamp), ID: m.ID}
+	body := eventBody{
+		Name: name, Data: data, Timestamp: formatTime(m.Timestamp), ID: m.ID,
+		Level: m.Level, Message: m.Message, Category: m.Category, Labels: m.Labels,
+	}
 	return c.do(ctx, http.MethodPost, sessionPath(id, "/events"), body, nil)
 }
 
 // LogMetricCtx logs a metric value; tags is nil, a []string, or a map[string]interface{}.
 func (c *Client) LogMetricCtx(ctx context.Context, id, name string, value float64, tags interface{}, opts ...WriteOption) error {
 	m := applyWrite(opts)
-	body := metricBody{Name: name, Value: value, Tags: tags, Timestamp: formatTime(m.Timestamp), ID: m.ID}
+	body := metricBody{
+		Name: name, Value: value, Tags: tags, Timestamp: formatTime(m.Timestamp), ID: m.ID,
+		Kind: m.Kind, Unit: m.Unit,
+	}
 	return c.do(ctx, http.MethodPost, sessionPath(id, "/metrics"), body, nil)
 }
 

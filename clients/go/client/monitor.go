@@ -80,13 +80,21 @@ type Monitor struct {
 func (c *Client) StartMonitor(sessionID string, cfg MonitorConfig) *Monitor {
 	m := newMonitor(cfg,
 		func(ctx context.Context, name string, data map[string]interface{}) error {
-			return c.LogEventCtx(ctx, sessionID, name, data)
+			return c.LogEventCtx(ctx, sessionID, name, data, WithLevel(reportLevel(name)))
 		},
 		func(ctx context.Context, timeout time.Duration) error {
 			return c.Heartbeat(ctx, sessionID, timeout)
 		}, false)
 	m.start()
 	return m
+}
+
+// reportLevel: a hang is worth a look (the process may just be busy), a recovery is news.
+func reportLevel(event string) string {
+	if event == HungEvent {
+		return LevelWarning
+	}
+	return LevelInfo
 }
 
 func newMonitor(

@@ -146,8 +146,9 @@ type entry struct {
 	name   string
 	raw    []byte // event data / state patch, as JSON
 	value  float64
-	tags   []byte // metric tags as JSON, nil for none
-	status string // end
+	tags   []byte  // metric tags as JSON, nil for none
+	status string  // end
+	extra  *fields // issue 12's optional fields, nil (the common case) for none
 }
 
 type waiter struct {
@@ -214,8 +215,9 @@ func (s *BatchSession) UpdateState(state map[string]interface{}) error {
 	return s.enqueue(entry{op: OpState, raw: raw})
 }
 
-// LogEvent queues an event; data is any JSON value (nil for none).
-func (s *BatchSession) LogEvent(name string, data interface{}) error {
+// LogEvent queues an event; data is any JSON value (nil for none). opts may set the
+// level, message, category and labels (WithLevel...); the session sets ids and times.
+func (s *BatchSession) LogEvent(name string, data interface{}, opts ...WriteOption) error {
 	if err := checkName(name); err != nil {
 		return err
 	}
@@ -223,18 +225,36 @@ func (s *BatchSession) LogEvent(name string, data interface{}) error {
 	if err != nil {
 		return invalid(err)
 	}
-	return s.enqueue(entry{op: OpEvent, name: name, raw: raw})
+	e := entry{op: OpEvent, name: name, raw: raw}
+	if len(opts) > 0 {
+		f := applyWrite(opts).fields
+		if f.Level != "" && !oneOf(f.Level, LevelDebug, LevelInfo, LevelWarning, LevelError, LevelCritical) {
+			return invalid(fmt.Errorf("event %q: unknown level %q", name, f.Level))
+		}
+		f.Kind, f.Unit = "", ""
+		e.extra = &f
+	}
+	return s.enqueue(e)
 }
 
 // LogMetric queues a metric value; tags is nil, a []string or a map[string]interface{}.
-func (s *BatchSession) LogMetric(name string, value float64, tags interface{}) error {
+// opts may set the kind and unit (WithKind, WithUnit); the session sets ids and times.
+func (s *BatchSession) LogMetric(name string, value float64, tags interface{}, opts ...WriteOption) error {
 	if err := checkName(name); err != nil {
 		return err
+	}
+	var extra *fields
+	if len(opts) > 0 {
+		f := applyWrite(opts).fields
+		if f.Kind != "" && !oneOf(f.Kind, KindGauge, KindCounter, KindTimer, KindHistogram) {
+			return invalid(fmt.Errorf("metric %q: unknown kind %q", name, f.Kind))
+		}
+		extra = &fields{Kind: f.Kind, Unit: f.Unit}
 	}
 	if math.IsNaN(value) || math.IsInf(value, 0) {
 		return invalid(fmt.Errorf("metric %q: value must be finite, got %v", name, value))
 	}
-	e := entry{op: OpMetric, name: name, value: value}
+	e := entry{op: OpMetric, name: name, value: value, extra: extra}
 	if tags != nil {
 		raw, err := json.Marshal(tags)
 		if err != nil {
@@ -243,6 +263,36 @@ func (s *BatchSession) LogMetric(name string, value float64, tags interface{}) e
 		e.tags = raw
 	}
 	return s.enqueue(e)
+}
+
+// Counter queues a counter sample of by (a delta, summed when read).
+func (s *BatchSession) Counter(name string, by float64, tags interface{}, opts ...WriteOption) error {
+	return s.LogMetric(name, by, tags, append(opts, WithKind(KindCounter))...)
+}
+
+// Observe queues one observation of a distribution (kind histogram).
+func (s *BatchSession) Observe(name string, value float64, tags interface{}, opts ...WriteOption) error {
+	return s.LogMetric(name, value, tags, append(opts, WithKind(KindHistogram))...)
+}
+
+// Timer starts timing now; calling the function it returns queues the elapsed time in
+// milliseconds (kind timer, unit "ms"): defer s.Timer("load", nil)(). The clock is
+// monotonic, so a wall-clock step cannot make a negative duration.
+func (s *BatchSession) Timer(name string, tags interface{}) func() error {
+	started := time.Now()
+	return func() error {
+		ms := float64(time.Since(started).Nanoseconds()) / 1e6
+		return s.LogMetric(name, ms, tags, WithKind(KindTimer), WithUnit("ms"))
+	}
+}
+
+func oneOf(value string, allowed ...string) bool {
+	for _, a := range allowed {
+		if value == a {
+			return true
+		}
+	}
+	return false
 }
 
 func checkName(name string) error {
@@ -410,7 +460,7 @@ func (s *BatchSession) lastError() error {
 func (s *BatchSession) StartMonitor(cfg MonitorConfig) *Monitor {
 	m := newMonitor(cfg,
 		func(_ context.Context, name string, data map[string]interface{}) error {
-			return s.LogEvent(name, data)
+			return s.LogEvent(name, data, WithLevel(reportLevel(name)))
 		},
 		func(ctx context.Context, timeout time.Duration) error {
 			return s.client.Heartbeat(ctx, s.id, timeout)
@@ -769,6 +819,12 @@ type queuedWire struct {
 	Data      json.RawMessage `json:"data,omitempty"`
 	State     json.RawMessage `json:"state,omitempty"`
 	Status    string          `json:"status,omitempty"`
+	Kind      string          `json:"kind,omitempty"`
+	Unit      string          `json:"unit,omitempty"`
+	Level     string          `json:"level,omitempty"`
+	Message   string          `json:"message,omitempty"`
+	Category  string          `json:"category,omitempty"`
+	Labels    []string        `json:"labels,omitempty"`
 }
 
 // ClientID is the id a queued item carries: a random per-BatchSession prefix and the
@@ -779,6 +835,11 @@ func (s *BatchSession) clientID(seq uint64) string {
 
 func (s *BatchSession) encode(e *entry) ([]byte, error) {
 	w := queuedWire{Op: e.op, SessionID: s.id, Timestamp: formatTime(e.ts)}
+	if e.extra != nil {
+		x := e.extra
+		w.Kind, w.Unit, w.Level, w.Message, w.Category, w.Labels =
+			x.Kind, x.Unit, x.Level, x.Message, x.Category, x.Labels
+	}
 	switch e.op {
 	case OpState:
 		w.ID, w.State = s.clientID(e.seq), e.raw

@@ -34,6 +34,13 @@ type Event struct {
 	Timestamp time.Time   `json:"timestamp"`
 	Name      string      `json:"name"`
 	Data      interface{} `json:"data"`
+
+	// Level is one of the Level* constants ("info" when the writer gave none); Message,
+	// Category and Labels are "" / nil when not given.
+	Level    string   `json:"level"`
+	Message  string   `json:"message"`
+	Category string   `json:"category"`
+	Labels   []string `json:"labels"`
 }
 
 // Metric is one logged metric value; Tags is nil, a []interface{} of strings, or a
@@ -43,7 +50,29 @@ type Metric struct {
 	Name      string      `json:"name"`
 	Value     float64     `json:"value"`
 	Tags      interface{} `json:"tags"`
+
+	// Kind is one of the Kind* constants ("gauge" when the writer gave none); Unit is ""
+	// when not given.
+	Kind string `json:"kind"`
+	Unit string `json:"unit"`
 }
+
+// Metric kinds (WithKind): a sampled value, a delta, a duration, one observation.
+const (
+	KindGauge     = "gauge"
+	KindCounter   = "counter"
+	KindTimer     = "timer"
+	KindHistogram = "histogram"
+)
+
+// Event levels (WithLevel).
+const (
+	LevelDebug    = "debug"
+	LevelInfo     = "info"
+	LevelWarning  = "warning"
+	LevelError    = "error"
+	LevelCritical = "critical"
+)
 
 // Batch item operations.
 const (
@@ -69,6 +98,10 @@ type BatchItem struct {
 	State     map[string]interface{} // state
 	Timeout   time.Duration          // heartbeat (0: none)
 	Status    string                 // end ("" means "ended")
+
+	Kind, Unit               string   // metric (optional)
+	Level, Message, Category string   // event (optional)
+	Labels                   []string // event (optional)
 }
 
 // StateItem deep-merges state into the session's state.
@@ -108,6 +141,12 @@ type wireItem struct {
 	State     map[string]interface{} `json:"state,omitempty"`
 	Timeout   *float64               `json:"timeout,omitempty"`
 	Status    string                 `json:"status,omitempty"`
+	Kind      string                 `json:"kind,omitempty"`
+	Unit      string                 `json:"unit,omitempty"`
+	Level     string                 `json:"level,omitempty"`
+	Message   string                 `json:"message,omitempty"`
+	Category  string                 `json:"category,omitempty"`
+	Labels    []string               `json:"labels,omitempty"`
 }
 
 // MarshalJSON writes the fields the item's Op uses.
@@ -121,8 +160,10 @@ func (it BatchItem) MarshalJSON() ([]byte, error) {
 		}
 	case OpEvent:
 		w.Name, w.Data = &it.Name, it.Data
+		w.Level, w.Message, w.Category, w.Labels = it.Level, it.Message, it.Category, it.Labels
 	case OpMetric:
 		w.Name, w.Value, w.Tags = &it.Name, &it.Value, it.Tags
+		w.Kind, w.Unit = it.Kind, it.Unit
 	case OpHeartbeat:
 		if it.Timeout > 0 {
 			s := it.Timeout.Seconds()
