@@ -85,6 +85,26 @@ def check_logging(out: str, sessions: Stored) -> None:
     assert "KeyError" in failed["exception"]
 
 
+def check_kinds(out: str, sessions: Stored) -> None:
+    (session,) = sessions
+    assert session["product"] == "worker" and session["status"] == "ended"
+    metrics = {m["name"]: (m["kind"], m["unit"], m["value"]) for m in session["metrics"]}
+    timing = metrics.pop("load_config")
+    assert timing[:2] == ("timer", "ms") and timing[2] >= 10
+    assert metrics == {
+        "rss": ("gauge", "MB", 182.5),
+        "jobs_done": ("counter", None, 1),
+        "payload_kb": ("histogram", None, 12.5),
+    }
+    (event,) = session["events"]
+    assert (event["name"], event["data"], event["level"]) == ("retry", {"attempt": 2}, "warning")
+    assert (event["message"], event["category"], event["labels"]) == (
+        "upstream timed out",
+        "network",
+        ["eu-west"],
+    )
+
+
 # Each snippet is recognised by a line of its own; a new snippet needs a check here.
 CHECKS: dict[str, Callable[[str, Stored], None]] = {
     'product="shop"': check_context_manager,
@@ -93,6 +113,7 @@ CHECKS: dict[str, Callable[[str, Stored], None]] = {
     'AsyncSession.create("http://localhost:8080", product="crawler")': check_async,
     "for step in range(3):": check_heartbeat,
     "DatacatHandler(session": check_logging,
+    'session.counter("jobs_done")': check_kinds,
 }
 
 
