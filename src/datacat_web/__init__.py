@@ -10,7 +10,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from datacat_web import signin
+from datacat_web import eventsearch, signin
 from datacat_web.views import PageError, error_page, router
 
 STATIC = Path(__file__).parent / "static"
@@ -31,6 +31,7 @@ def mount(app: FastAPI) -> None:
     """Add the UI's pages, its error pages and its static files (``/static``) to ``app``."""
     app.include_router(router)
     app.include_router(signin.router)
+    app.include_router(eventsearch.router)
     app.add_exception_handler(PageError, error_page)
     app.add_exception_handler(404, _not_found)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
