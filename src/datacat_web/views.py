@@ -43,13 +43,13 @@ LIVE_EVERY = "3s"
 EXAMPLES = (
     {
         "title": "Peak memory for sessions with “space probe” window open",
-        "query": "name=memory_usage&aggregation=peak&mode=contains"
-        "&path=window_state.open&value=space+probe",
+        "query": "name=memory_usage&aggregation=peak&state_mode=contains"
+        "&state_path=window_state.open&state_value=space+probe",
     },
     {
         "title": "CPU usage for currently running applications",
-        "query": "name=cpu_usage&aggregation=all&mode=current&path=application.status"
-        "&value=running",
+        "query": "name=cpu_usage&aggregation=all&state_mode=current"
+        "&state_path=application.status&state_value=running",
     },
 )
 BUCKETS = (
@@ -335,7 +335,10 @@ async def metrics_page(
     repo: Repo,
     name: Annotated[str, Query(max_length=256)] = "",
     aggregation: Aggregation = Aggregation.all,
-    mode: Annotated[str, Query(pattern="^(none|current|ever|contains)$")] = "none",
+    state_mode: Annotated[str, Query(pattern="^(|none|current|ever|contains)$")] = "",
+    state_path: Annotated[str, Query(max_length=512)] = "",
+    state_value: Annotated[str, Query(max_length=1024)] = "",
+    mode: Annotated[str, Query(pattern="^(|none|current|ever|contains)$")] = "",
     path: Annotated[str, Query(max_length=512)] = "",
     value: Annotated[str, Query(max_length=1024)] = "",
     since: Annotated[str, Query(max_length=64)] = "",
@@ -343,14 +346,19 @@ async def metrics_page(
     bucket: Annotated[str, Query(pattern="^(|auto|1m|5m|1h|1d)$")] = "",
     group_by: Annotated[str, Query(max_length=80)] = "",
 ) -> Any:
+    # The filter's parameters carry the API's names; the old ``mode``/``path``/``value``
+    # stay as aliases so links made before issue 12 still open the same view.
+    mode = state_mode or mode or "none"
+    path = state_path or path
+    value = state_value or value
     form = {
         "name": name,
         "aggregation": aggregation.value,
         "bucket": bucket,
         "group_by": group_by,
-        "mode": mode,
-        "path": path,
-        "value": value,
+        "state_mode": mode,
+        "state_path": path,
+        "state_value": value,
         "since": since,
         "until": until,
     }

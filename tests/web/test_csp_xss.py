@@ -342,8 +342,8 @@ def test_metrics_explorer_with_a_state_filter(tab: Tab, hostile_server: Seeded) 
     assert tab.page.get_by_test_id("sessions-matched").inner_text() == "1"
     assert tab.page.get_by_test_id("peak").inner_text() == "2"
     assert _chart_label(tab, "series-chart") == hostile_server.metric
-    assert tab.page.locator("input[name=path]").input_value() == query["path"]
-    assert tab.page.locator("input[name=value]").input_value() == FILTER_VALUE
+    assert tab.page.locator("input[name=state_path]").input_value() == query["path"]
+    assert tab.page.locator("input[name=state_value]").input_value() == FILTER_VALUE
     tab.assert_safe()
     # Chosen in the form instead: the series is swapped in by htmx.
     tab.open("/metrics")

@@ -11,10 +11,12 @@ import statistics
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
 from pagehelp import query_of
+from webseed import Seeded, expected_series
 
 from support import eventually
 from support.postgres import throwaway_database
@@ -174,3 +176,30 @@ def test_bad_group_by_is_named_not_a_500(tab: Any) -> None:
     assert response.status == 200
     assert "'colour'" in tab.get_by_role("alert").inner_text()
     assert tab.locator("#series canvas").count() == 0
+
+
+def test_filter_parameters_use_the_api_names_and_old_links_still_open(
+    page: Any, seeded: Seeded
+) -> None:
+    """``state_mode/state_path/state_value`` as in /api; ``mode/path/value`` links still work."""
+    filter_ = {"mode": "contains", "path": "window_state.open", "value": "space probe"}
+    want = expected_series(list(seeded.specs.values()), "memory_usage", "peak", *filter_.values())
+    assert want.sessions == "2"
+    old = urlencode({"name": "memory_usage", "aggregation": "peak", **filter_})
+    new = urlencode(
+        {"name": "memory_usage", "aggregation": "peak"}
+        | {f"state_{key}": text for key, text in filter_.items()}
+    )
+    for query in (old, new):
+        page.goto(f"/metrics?{query}")
+        assert page.get_by_test_id("sessions-matched").inner_text() == want.sessions
+        assert page.get_by_test_id("peak").inner_text() == want.peak
+        assert page.locator("#explorer select[name=state_mode]").input_value() == "contains"
+        assert page.locator("#explorer input[name=state_value]").input_value() == "space probe"
+    page.select_option("#explorer select[name=aggregation]", "min")
+    lowest = expected_series(list(seeded.specs.values()), "memory_usage", "min", *filter_.values())
+    eventually(lambda: page.get_by_test_id("min").inner_text(), lowest.min)
+    eventually(lambda: query_of(page).get("aggregation"), "min")
+    pushed = query_of(page)
+    assert {k: pushed.get(f"state_{k}") for k in filter_} == filter_
+    assert not {"mode", "path", "value"} & pushed.keys()

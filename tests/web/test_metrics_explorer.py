@@ -72,10 +72,10 @@ def test_each_aggregation_and_mode(page: Any, seeded: Seeded) -> None:
         eventually(lambda: _stats(page), expected)
         eventually(lambda: chart_points(page, "series-chart"), int(expected.points))
         seen.add(expected)
-    page.fill("#explorer input[name=path]", "window_state.open")
-    page.fill("#explorer input[name=value]", "space probe")
+    page.fill("#explorer input[name=state_path]", "window_state.open")
+    page.fill("#explorer input[name=state_value]", "space probe")
     for mode in ("current", "ever", "contains", "none"):
-        page.select_option("#explorer select[name=mode]", mode)
+        page.select_option("#explorer select[name=state_mode]", mode)
         expected = expected_series(
             specs, "memory_usage", "min", mode, "window_state.open", "space probe"
         )
@@ -85,7 +85,7 @@ def test_each_aggregation_and_mode(page: Any, seeded: Seeded) -> None:
         else:
             assert page.locator("#series canvas").count() == 0
         seen.add(expected)
-        assert query_of(page).get("mode") == mode
+        assert query_of(page).get("state_mode") == mode
     assert len(seen) == 7, "each choice should change the answer on this data set"
 
 
