@@ -557,7 +557,9 @@ class HeartbeatMonitor(object):
 
     def _log(self, name, data):
         try:
-            self.client.log_event(self.session_id, name, data)
+            # A hang is worth a look (the process may just be busy); a recovery is news.
+            level = "warning" if name == HUNG_EVENT else "info"
+            self.client.log_event(self.session_id, name, data, level=level)
         except DatacatError as exc:
             log.warning("datacat: could not log %s: %s", name, exc)
 

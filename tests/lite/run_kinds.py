@@ -5,6 +5,7 @@ usage: python run_kinds.py LITE_DIR SERVER_URL; the last line printed is ``RESUL
 
 import json
 import sys
+import time
 
 
 def main():
@@ -32,7 +33,18 @@ def main():
             call()
         except datacat.InvalidData as exc:
             refused.append(str(exc))
-    out = {"session_id": session.session_id, "refused": refused}
+    watched = datacat.Session(client, client.register_session(product="lite-monitor"))
+    watched.start_heartbeat_monitor(timeout=0.3, check_interval=0.05)
+    deadline = time.time() + 20
+    while time.time() < deadline and watched.heartbeat_monitor.hung_since is None:
+        time.sleep(0.02)
+    watched.heartbeat()
+    watched.stop_heartbeat_monitor()
+    out = {
+        "session_id": session.session_id,
+        "refused": refused,
+        "monitored_id": watched.session_id,
+    }
     sys.stdout.write("RESULT " + json.dumps(out) + "\n")
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from test_lite_client import HERE, LITE_DIR, finish, interpreter_params, result_of
+from test_lite_client import HERE, HUNG, LITE_DIR, RECOVERED, finish, interpreter_params, result_of
 from test_lite_client import run_script as start_script
 
 from support import serve
@@ -51,3 +51,5 @@ def test_lite_sends_kinds_units_and_levels(url: str, python: str) -> None:
     assert len(refused) == 4
     assert "kind" in refused[0] and "unit" in refused[1] and "level" in refused[2]
     assert "labels" in refused[3]
+    levels = {e["name"]: e["level"] for e in _items(url, result["monitored_id"], "events").values()}
+    assert levels == {HUNG: "warning", RECOVERED: "info"}
