@@ -51,6 +51,11 @@ def test_log_event_with_timestamp_and_id_is_stored_once(client: DatacatClient) -
         "timestamp": "2026-01-02T03:04:05.123456Z",
         "name": "clicked",
         "data": {"x": 1},
+        # issue 12's optional fields, answered with their defaults for a seed-style event
+        "level": "info",
+        "message": None,
+        "category": None,
+        "labels": None,
     }
     assert [e["name"] for e in events] == ["clicked", "no_data"]
     assert events[1]["data"] == {}  # the seed client sent {} for no data
