@@ -15,15 +15,14 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from support import datacat_server, stored_metrics, throwaway_database
+from support import datacat_server, fresh_database, stored_metrics
 
 WRITERS = 6
 KILL_AFTER = 3000
@@ -174,15 +173,6 @@ def _paged(http: httpx.Client, path: str) -> list[dict[str, Any]]:
         params["cursor"] = body["next_cursor"]
 
 
-@contextmanager
-def _database(backend: str, tmp_path: Path) -> Iterator[str]:
-    if backend == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'durability.db'}"
-    else:
-        with throwaway_database("datacat_durability") as url:
-            yield url
-
-
 def _run_until_killed(
     url: str, sessions: list[str], shared: str, kill: Callable[[], None]
 ) -> list[Write]:
@@ -208,7 +198,7 @@ def _run_until_killed(
 
 
 def test_acknowledged_writes_survive_kill_9_exactly_once(backend: str, tmp_path: Path) -> None:
-    with _database(backend, tmp_path) as database_url:
+    with fresh_database(backend, tmp_path, "durability") as database_url:
         server = datacat_server(database_url, env=ENV, log_path=tmp_path / "server.log")
         server.start()
         try:

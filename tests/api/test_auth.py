@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import pytest
 from datacat import scopes, signing
 from datacat.auth import is_loopback
 from datacat_web.signin import safe_next
-from support import BACKENDS, datacat_server, eventually, throwaway_database
+from support import BACKENDS, datacat_server, eventually, fresh_database
 from support.auth import bearer, create_key, datacat_cli
 
 SESSION_WRITES = ("state", "events", "metrics", "heartbeat", "end")
@@ -40,7 +39,7 @@ def secured(
 ) -> Iterator[Secured]:
     """A server that starts open; the first test-visible step creates its keys."""
     folder = tmp_path_factory.mktemp(f"auth-{request.param}")
-    with _database(request.param, folder) as database_url:
+    with fresh_database(request.param, folder, "auth") as database_url:
         log_path = folder / "server.log"
         env = {"DATACAT_SWEEP_INTERVAL_S": "0.3"}
         with datacat_server(database_url, env=env, log_path=log_path) as server:
@@ -53,15 +52,6 @@ def secured(
 
 def scopes_in_order() -> tuple[str, ...]:
     return (scopes.INGEST, scopes.READ, scopes.ADMIN)
-
-
-@contextmanager
-def _database(backend: str, folder: Path) -> Iterator[str]:
-    if backend == "sqlite":
-        yield f"sqlite+aiosqlite:///{folder / 'auth.db'}"
-        return
-    with throwaway_database("auth") as url:
-        yield url
 
 
 def _count_sessions(s: Secured) -> int:

@@ -13,6 +13,7 @@ from .postgres import (
     BACKENDS,
     PG_ADMIN_URL,
     async_throwaway_database,
+    fresh_database,
     pg_database_url,
     throwaway_database,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "datacat_server",
     "eventually",
     "free_port",
+    "fresh_database",
     "pg_database_url",
     "serve",
     "stored_metrics",

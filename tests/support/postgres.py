@@ -13,6 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg
@@ -77,3 +78,14 @@ def throwaway_database(prefix: str) -> Iterator[str]:
         yield pg_database_url(name)
     finally:
         _run_apart(_drop(name))
+
+
+@contextmanager
+def fresh_database(backend: str, folder: Path, name: str) -> Iterator[str]:
+    """An empty database of ``backend``: the SQLite file ``folder/name.db``, or a throwaway
+    PostgreSQL database, for tests that must not share the suite's (keys close it)."""
+    if backend == "sqlite":
+        yield f"sqlite+aiosqlite:///{folder / f'{name}.db'}"
+        return
+    with throwaway_database(f"datacat_{name}") as url:
+        yield url

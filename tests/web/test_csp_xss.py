@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -28,7 +27,7 @@ import httpx
 import pytest
 
 from datacat_client import exception_data
-from support import BACKENDS, eventually, serve, throwaway_database
+from support import BACKENDS, eventually, fresh_database, serve
 
 pytestmark = pytest.mark.browser
 
@@ -99,22 +98,13 @@ ON_BOTH_BACKENDS = pytest.mark.parametrize("hostile_server", BACKENDS, indirect=
 numbers), so they are checked on it too; the rest run on SQLite alone."""
 
 
-@contextmanager
-def _database(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if backend == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('xss') / 'xss.db'}"
-        return
-    with throwaway_database("xss") as url:
-        yield url
-
-
 @pytest.fixture(scope="module")
 def hostile_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Seeded]:
     backend = getattr(request, "param", "sqlite")
     with (
-        _database(backend, tmp_path_factory) as database_url,
+        fresh_database(backend, tmp_path_factory.mktemp("xss"), "xss") as database_url,
         serve(database_url) as url,
         httpx.Client(base_url=url) as http,
     ):
