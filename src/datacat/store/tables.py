@@ -73,6 +73,9 @@ events = Table(
     Column("message", Text, nullable=True),
     Column("category", String(256), nullable=True),
     Column("labels", JsonType, nullable=True),
+    # Migration 0005: set on ``exception`` events only (``datacat.fingerprint``).
+    Column("fingerprint", String(40), nullable=True),
+    Column("fatal", Boolean, nullable=True),
     Index("ix_events_session", "session_pk", "id"),
     Index("ix_events_ts", "ts_us"),
     Index(
@@ -82,6 +85,15 @@ events = Table(
         unique=True,
         sqlite_where=text("client_id IS NOT NULL"),
         postgresql_where=text("client_id IS NOT NULL"),
+    ),
+    Index(
+        "ix_events_fingerprint",
+        "fingerprint",
+        "ts_us",
+        "session_pk",
+        "fatal",
+        sqlite_where=text("fingerprint IS NOT NULL"),
+        postgresql_where=text("fingerprint IS NOT NULL"),
     ),
 )
 
@@ -159,3 +171,7 @@ service_settings = Table(
     Column("name", String(64), primary_key=True),
     Column("value", Text, nullable=False),
 )
+
+
+# Webhook tables (issue 13) live in their own module on the same metadata.
+from datacat.store import hooktables as _hooktables  # noqa: E402, F401

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +42,9 @@ PK_CACHE_LIMIT = 100_000
 TRIM_AFTER_OPS = 1_000
 _RETRIES = 3
 
+GroupObserver = Callable[[int, Mapping[str, int]], None]
+"""Told of each committed group: its number of ops and the rows it inserted per table."""
+
 
 class _StaleSessions(Exception):
     """A cached pk names a session that is gone: another process (or this one) deleted it."""
@@ -64,6 +67,13 @@ class Writer:
         self._task: asyncio.Task[None] | None = None
         self._pks: dict[str, int] = {}
         self._busy_ms = BUSY_TIMEOUT_MS
+        self._written: dict[str, int] = {}
+        self.observers: list[GroupObserver] = []
+
+    @property
+    def queue_depth(self) -> int:
+        """Units waiting for the next group (what a metrics scrape reports)."""
+        return self._queue.qsize()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="datacat-writer")
@@ -163,6 +173,7 @@ class Writer:
                         self._pks.pop(session_id, None)
                     raise
                 self._wait_for_locks(BUSY_TIMEOUT_MS)
+                self._notify(group)
                 return
             except (_StaleSessions, IntegrityError) as exc:
                 # A session deleted since its pk was cached: forget the group's pks and
@@ -187,6 +198,16 @@ class Writer:
                 for unit in group:
                     unit.result = WriteResult()
                 await asyncio.sleep(0.05 * (attempt + 1))
+
+    def _notify(self, group: list[_Unit]) -> None:
+        if not self.observers:
+            return
+        ops = sum(len(unit.ops) for unit in group)
+        for observer in self.observers:
+            try:
+                observer(ops, self._written)
+            except Exception:  # telemetry must never fail a write that has committed
+                log.exception("writer observer failed")
 
     def _wait_for_locks(self, busy_ms: int) -> None:
         """How long the SQLite writer waits for a foreign lock: the busy timeout normally,
@@ -243,6 +264,12 @@ class Writer:
             else:
                 live[index].result.duplicates += 1
         insert_rows(conn, STATE_HISTORY, planned.history, skip_duplicates=False)
+        if self.observers:
+            self._written = {
+                EVENTS.name: len(planned.events_plain) + len(planned.events_keyed),
+                METRICS.name: len(planned.metrics_plain) + len(planned.metrics_keyed),
+                STATE_HISTORY.name: len(planned.history),
+            }
         if planned.metric_names:
             names = [{"name": name} for name in sorted(planned.metric_names)]
             conn.execute(self._insert(metric_names).on_conflict_do_nothing(), names)
