@@ -12,16 +12,18 @@ from typing import Any
 from fastapi import FastAPI
 
 import datacat_web
-from datacat import memory, security
+from datacat import memory, observability, security, webhooks
 from datacat.api import (
     batch,
     docs,
     errors,
     events,
+    exceptions,
     grafana,
     health,
     keys,
     metrics,
+    otlp,
     releases,
     schemas,
     sessions,
@@ -105,15 +107,20 @@ def create_app(settings: Settings | None = None, *, fast_path: bool = True) -> F
         app.state.repository = repo
         await access.start(repo.keys)
         _tune_garbage_collector()
-        sweeper = asyncio.create_task(
-            _sweep_forever(repo, access, settings.sweep_interval_s, settings.retention_days)
-        )
+        background = [
+            asyncio.create_task(
+                _sweep_forever(repo, access, settings.sweep_interval_s, settings.retention_days)
+            ),
+            asyncio.create_task(webhooks.run(repo, settings)),
+        ]
         try:
             yield
         finally:
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
+            for task in background:
+                task.cancel()
+            for task in background:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             with contextlib.suppress(Exception):
                 await access.flush_usage()
             await repo.close()
@@ -138,7 +145,7 @@ def create_app(settings: Settings | None = None, *, fast_path: bool = True) -> F
     app.state.access = access
     schemas.document(app)
     errors.install(app)
-    for module in (sessions, batch, metrics, events, grafana, keys, releases):
+    for module in (sessions, batch, metrics, events, exceptions, grafana, keys, releases, otlp):
         app.include_router(module.router, responses=API_ERRORS)
     for module in (health, docs):
         app.include_router(module.router)
@@ -156,6 +163,7 @@ def create_app(settings: Settings | None = None, *, fast_path: bool = True) -> F
         limits={"/api/batch": (settings.max_batch_bytes, "MAX_BATCH_BYTES")},
         worker_header=settings.worker_header,
     )
+    observability.install(app, settings)  # request ids and Prometheus, around all but security
     security.install(app, settings)  # around the whole stack, whatever is added above
     return app
 
