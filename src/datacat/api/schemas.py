@@ -17,6 +17,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from datacat.api import examples
 from datacat.jsoncheck import check_json
 
 NO_NUL = "^[^\\u0000]*$"
@@ -401,6 +402,7 @@ def document(app: FastAPI) -> None:
             definitions["JsonValue"] = copy.deepcopy(JSON_VALUE_SCHEMA)
             _resolve_marks(schema)
             _declare_access(schema)
+            examples.attach(schema)
             built.update(schema)
             app.openapi_schema = built
         return built
