@@ -19,6 +19,7 @@ import traceback
 from types import TracebackType
 from typing import Any, NamedTuple
 
+from datacat_client._frames import frames_of
 from datacat_client._json import dumps, rfc3339
 from datacat_client._ledger import Ledger
 
@@ -42,7 +43,8 @@ def exception_data(
     *,
     fatal: bool = False,
 ) -> dict[str, Any]:
-    """The data of an ``exception`` event: ``type``, ``message``, ``traceback`` (lines).
+    """The data of an ``exception`` event: ``type``, ``message``, ``traceback`` (lines),
+    ``frames`` (see :mod:`datacat_client._frames`; ``frames_omitted`` when capped).
 
     ``exc_info`` may be a ``sys.exc_info()`` tuple, an exception, or None for the exception
     being handled. ``fatal`` marks the session crashed on the server. ``extra_data`` is
@@ -62,8 +64,12 @@ def exception_data(
             else []
         ),
     }
-    if exc_type is not None and exc_type.__module__ not in ("builtins", "__main__"):
-        data["module"] = exc_type.__module__
+    if exc_type is not None:
+        data["frames"], omitted = frames_of(exc_tb)
+        if omitted:
+            data["frames_omitted"] = omitted
+        if exc_type.__module__ not in ("builtins", "__main__"):
+            data["module"] = exc_type.__module__
     if fatal:
         data["fatal"] = True
     if extra_data:
