@@ -106,7 +106,9 @@ def test_keyed_events_and_metrics_wait_for_the_insert_plain_ones_are_accepted() 
     )
     # Rows in ``bulk``'s column order, client id last; without issue 12's fields, narrow.
     assert planned.events_plain == [(1, NOW, "step", '{"n":1}', None)]
-    assert planned.events_keyed == [(1, 7, "step", "null", "error", None, None, '["a"]', "e")]
+    assert planned.events_keyed == [
+        (1, 7, "step", "null", "error", None, None, '["a"]', None, None, "e")
+    ]
     assert planned.metrics_plain == [(2, NOW, "acc", 1.0, '{"k":"v"}', "counter", "%", None)]
     assert planned.metrics_keyed == [(2, NOW, "loss", 0.5, "null", "e")]
     # The same client id in another table or session is not a repeat; in the same one it is.

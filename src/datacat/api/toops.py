@@ -17,6 +17,7 @@ from datacat.api.schemas import (
     MetricIn,
     SessionCreate,
 )
+from datacat.fingerprint import EXCEPTION_EVENT, exception_marks
 from datacat.store.ids import new_session_id
 from datacat.store.ops import (
     CreateSession,
@@ -43,6 +44,11 @@ def create(body: SessionCreate | None) -> CreateSession:
 
 
 def event(session_id: str, body: EventIn) -> LogEvent:
+    """The event's op; an ``exception`` event also gets its group's fingerprint (and
+    whether it was fatal) here, so the routes, the fast path and the batch agree."""
+    fingerprint, fatal = (
+        exception_marks(body.name, body.data) if body.name == EXCEPTION_EVENT else (None, None)
+    )
     return LogEvent(
         session_id,
         body.name,
@@ -53,6 +59,8 @@ def event(session_id: str, body: EventIn) -> LogEvent:
         body.message,
         body.category,
         body.labels,
+        fingerprint,
+        fatal,
     )
 
 

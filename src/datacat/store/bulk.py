@@ -42,9 +42,9 @@ def _spec(name: str, columns: str, pg_types: str, rare: str = "") -> TableSpec:
 
 EVENTS = _spec(
     "events",
-    "session_pk ts_us name data level message category labels client_id",
-    "bigint bigint text jsonb text text text jsonb text",
-    rare="level message category labels",
+    "session_pk ts_us name data level message category labels fingerprint fatal client_id",
+    "bigint bigint text jsonb text text text jsonb text boolean text",
+    rare="level message category labels fingerprint fatal",
 )
 METRICS = _spec(
     "metrics",

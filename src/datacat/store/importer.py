@@ -15,10 +15,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import orjson
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
+from datacat.fingerprint import EXCEPTION_EVENT, exception_marks
 from datacat.store import transferformat as fmt
 from datacat.store.bulk import EVENTS, METRICS, STATE_HISTORY, TableSpec, insert_rows
 from datacat.store.database import create_engine, create_sync_writer
@@ -203,8 +205,22 @@ def _insert(
     """``unique``: the rows' client ids were not checked for repeats (``longline``), so
     let the unique index skip them, and refuse the line if it did."""
     for start in range(0, len(rows), CHUNK):
-        part = [(pk, *row) for row in rows[start : start + CHUNK]]
+        if spec is EVENTS:
+            part = [_event_row(pk, row) for row in rows[start : start + CHUNK]]
+        else:
+            part = [(pk, *row) for row in rows[start : start + CHUNK]]
         stored = insert_rows(conn, spec, part, skip_duplicates=unique)
         if unique and len(stored) < len(part):
             raise fmt.LineError("a client id appears twice in this session", spec.name)
     return len(rows)
+
+
+def _event_row(pk: int, row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A checked event (``transferformat``'s order: no fingerprint) in ``EVENTS``' order,
+    fingerprinted as the server fingerprints a posted one: the export leaves the derived
+    columns out, so an import computes them again, by the same rule."""
+    ts_us, name, data, level, message, category, labels, client_id = row
+    fingerprint, fatal = (
+        exception_marks(name, orjson.loads(data)) if name == EXCEPTION_EVENT else (None, None)
+    )
+    return (pk, ts_us, name, data, level, message, category, labels, fingerprint, fatal, client_id)

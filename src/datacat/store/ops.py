@@ -41,6 +41,10 @@ class LogEvent:
     message: str | None = None
     category: str | None = None
     labels: list[str] | None = None
+    # Migration 0005: set on ``exception`` events only (``datacat.fingerprint``), by
+    # ``api.toops`` from the data, so every ingest path groups alike; None elsewhere.
+    fingerprint: str | None = None
+    fatal: bool | None = None
 
 
 @dataclass(slots=True)

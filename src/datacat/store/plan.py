@@ -251,11 +251,30 @@ def _json(value: Any) -> str:
 
 def _event_row(op: LogEvent, pk: int, ts: int, client_id: str | None) -> tuple[Any, ...]:
     """In ``EVENTS``' column order, or ``EVENTS.narrow``'s when none of issue 12's fields
-    is set (most events): they stay NULL, read as the defaults."""
-    if op.level is None and op.message is None and op.category is None and op.labels is None:
+    is set (most events): they stay NULL, read as the defaults. ``fatal`` is set only
+    with a fingerprint, so the fingerprint alone decides."""
+    if (
+        op.level is None
+        and op.message is None
+        and op.category is None
+        and op.labels is None
+        and op.fingerprint is None
+    ):
         return (pk, ts, op.name, _json(op.data), client_id)
     labels = None if op.labels is None else _json(op.labels)
-    return (pk, ts, op.name, _json(op.data), op.level, op.message, op.category, labels, client_id)
+    return (
+        pk,
+        ts,
+        op.name,
+        _json(op.data),
+        op.level,
+        op.message,
+        op.category,
+        labels,
+        op.fingerprint,
+        op.fatal,
+        client_id,
+    )
 
 
 def _metric_row(op: LogMetric, pk: int, ts: int, client_id: str | None) -> tuple[Any, ...]:
