@@ -44,6 +44,7 @@ import math
 import os
 import socket
 import sys
+import sysconfig
 import threading
 import time
 import traceback
@@ -278,8 +279,86 @@ def _path_id(session_id):
     return quote(session_id, safe="")
 
 
+# -- exception frames ----------------------------------------------------------------------
+MAX_FRAMES = 100  # frames sent at most: a deeper traceback keeps its innermost ones
+_LIBRARY_MARKERS = ("site-packages", "dist-packages")
+
+
+def _own_file():
+    path = os.path.abspath(__file__)
+    if path.endswith((".pyc", ".pyo")):  # Python 2 names the compiled file
+        path = path[:-1]
+    return os.path.normcase(path)
+
+
+def _library_roots():
+    """Directories whose files are never the application's, each ending in a separator.
+
+    The standard library and the installed packages, as sysconfig names them, in their
+    configured and their resolved form (a frame's file is the path it was imported by).
+    """
+    try:
+        paths = sysconfig.get_paths()
+    except Exception:  # an odd embedded interpreter: fall back to the path markers alone
+        paths = {}
+    roots = set()
+    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+        if paths.get(key):
+            for form in (os.path.normpath(paths[key]), os.path.realpath(paths[key])):
+                roots.add(os.path.normcase(form).rstrip(os.sep) + os.sep)
+    return tuple(sorted(roots))
+
+
+_OWN_FILE = _own_file()
+_LIBRARY_ROOTS = _library_roots()
+
+
+def _in_app(filename):
+    """Whether a frame in ``filename`` is the application's own code.
+
+    Not the standard library, not site-packages/dist-packages, not this module, not a
+    pseudo file such as ``<frozen importlib._bootstrap>`` or ``<string>``.
+    """
+    if not filename or filename.startswith("<"):
+        return False
+    path = os.path.normcase(os.path.abspath(filename))  # Python 2 may give a relative one
+    parts = path.replace("\\", "/").split("/")
+    if any(marker in parts for marker in _LIBRARY_MARKERS):
+        return False
+    return path != _OWN_FILE and not path.startswith(_LIBRARY_ROOTS)
+
+
+def _frames(tb):
+    """The traceback's frames, outermost first, and how many were left off the front.
+
+    Each is ``{"file", "line", "function", "module", "in_app"}``: ``module`` is the frame's
+    ``__name__``, ``function`` the code's plain name: what the full client sends, so the
+    server groups an exception alike whichever client reported it.
+    """
+    walked = []
+    while tb is not None:
+        walked.append((tb.tb_frame, tb.tb_lineno))
+        tb = tb.tb_next
+    omitted = max(0, len(walked) - MAX_FRAMES)
+    frames = []
+    for frame, line in walked[omitted:]:
+        code = frame.f_code
+        module = frame.f_globals.get("__name__")
+        frames.append(
+            {
+                "file": code.co_filename,
+                "line": line,
+                "function": code.co_name,
+                "module": module if isinstance(module, string_types) else None,
+                "in_app": _in_app(code.co_filename),
+            }
+        )
+    return frames, omitted
+
+
 def _exception_data(exc_info=None, extra_data=None, fatal=False):
-    """The data of an ``exception`` event: ``type``, ``message``, ``traceback`` lines."""
+    """The data of an ``exception`` event: ``type``, ``message``, ``traceback`` lines and
+    ``frames`` (``frames_omitted`` when over :data:`MAX_FRAMES`)."""
     if exc_info is None:
         exc_info = sys.exc_info()
     elif isinstance(exc_info, BaseException):
@@ -297,11 +376,15 @@ def _exception_data(exc_info=None, extra_data=None, fatal=False):
         except Exception:  # a broken __str__ must not stop the report
             message = "<unprintable %s>" % exc_type.__name__
         lines = traceback.format_exception(exc_type, exc_value, exc_tb)
+        frames, omitted = _frames(exc_tb)
         data = {
             "type": exc_type.__name__,
             "message": message,
             "traceback": "".join(lines).splitlines(),
+            "frames": frames,
         }
+        if omitted:
+            data["frames_omitted"] = omitted
         if exc_type.__module__ not in ("builtins", "exceptions", "__main__"):
             data["module"] = exc_type.__module__
     if fatal:
