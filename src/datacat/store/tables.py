@@ -110,6 +110,9 @@ metrics = Table(
     # Migration 0004: NULL reads as the default (kind "gauge"), so old rows need no rewrite.
     Column("kind", String(16), nullable=True),
     Column("unit", String(64), nullable=True),
+    # Migration 0006: a histogram's observation count (its value is the mean); NULL on
+    # every other row, read as one observation.
+    Column("observations", BigInteger, nullable=True),
     # Covering indexes: the explorer's aggregations never touch the table itself.
     Index("ix_metrics_name_ts", "name", "ts_us", "value", "session_pk"),
     Index("ix_metrics_session_name_ts", "session_pk", "name", "ts_us", "value"),
@@ -121,6 +124,34 @@ metrics = Table(
         sqlite_where=text("client_id IS NOT NULL"),
         postgresql_where=text("client_id IS NOT NULL"),
     ),
+    Index(
+        "ix_metrics_histograms",
+        "name",
+        "ts_us",
+        "session_pk",
+        "value",
+        "observations",
+        sqlite_where=text("observations IS NOT NULL"),
+        postgresql_where=text("observations IS NOT NULL"),
+    ),
+)
+
+# A histogram's buckets (migration 0006), keyed like its metrics row (session_pk, name,
+# ts_us): percentiles sum ``count`` GROUP BY (group, le) over the covering index and
+# interpolate over the few rows that gives (``datacat.histogram``). ``le`` NULL is +Inf;
+# ``count`` is that bucket's own count, not cumulative. No foreign key on purpose: deleting
+# a session never fails on its buckets, and reads always join ``sessions``.
+metric_buckets = Table(
+    "metric_buckets",
+    metadata,
+    Column("id", PkType, primary_key=True, autoincrement=True),
+    Column("session_pk", BigInteger, nullable=False),
+    Column("ts_us", BigInteger, nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("le", Float, nullable=True),
+    Column("count", BigInteger, nullable=False),
+    Index("ix_metric_buckets_name_ts", "name", "ts_us", "session_pk", "le", "count"),
+    Index("ix_metric_buckets_session", "session_pk", "name", "ts_us"),
 )
 
 state_history = Table(
