@@ -1,17 +1,25 @@
-"""The seed's Grafana export: every session object as one JSON array, streamed."""
+"""Grafana's JSON endpoints: the seed's export of every session, and what panels chart.
+
+``deploy/grafana`` provisions an Infinity datasource and a dashboard whose panels read
+these (and ``/api/releases``, ``/api/metrics/series``, ``/api/exceptions``); each answer
+keeps its rows under one key so a panel's root selector is a single name.
+"""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header, HTTPException, Query
+from pydantic import BaseModel, ConfigDict, Field
 
 from datacat.api import documents
-from datacat.api.deps import Filters, QueryTime, Repo
-from datacat.api.responses import document_response
-from datacat.api.schemas import ErrorBody, SessionDetail
-from datacat.timefmt import to_us
+from datacat.api.deps import Filters, QueryText, QueryTime, Repo
+from datacat.api.responses import document_response, json_response
+from datacat.api.schemas import NUL_FREE, ErrorBody, SessionDetail
+from datacat.store.metricquery import Bucket
+from datacat.store.statusseries import MAX_BUCKETS, StatusSeriesQuery, TooManyBuckets
+from datacat.timefmt import now_us, to_rfc3339, to_us
 
 router = APIRouter(prefix="/api/grafana", tags=["grafana"])
 
@@ -37,3 +45,105 @@ async def all_sessions(
     if since is not None:
         filters = replace(filters, created_after_us=to_us(since))
     return document_response(await documents.export(repo, filters, limit, if_none_match))
+
+
+DEFAULT_RANGE_MS = 24 * 3600 * 1000
+LATEST_MS = 253_402_300_799_999
+"""9999-12-31T23:59:59.999Z: the last moment RFC 3339 can write."""
+
+
+class StatusRow(BaseModel):
+    time: str = Field(description="The bucket's start (UTC, RFC 3339).")
+    status: str = Field(description="`active`, `ended`, `crashed`, `hung` or `abandoned`.")
+    count: int = Field(description="Sessions created in the bucket now in this status.")
+
+
+class StatusSeriesOut(BaseModel):
+    """Every bucket of the range with every status, zeros included, oldest first."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "bucket": "1h",
+                    "rows": [
+                        {"time": "2026-11-28T14:00:00.000000Z", "status": "active", "count": 2},
+                        {"time": "2026-11-28T14:00:00.000000Z", "status": "ended", "count": 40},
+                        {"time": "2026-11-28T14:00:00.000000Z", "status": "crashed", "count": 1},
+                        {"time": "2026-11-28T14:00:00.000000Z", "status": "hung", "count": 0},
+                        {"time": "2026-11-28T14:00:00.000000Z", "status": "abandoned", "count": 0},
+                    ],
+                }
+            ]
+        }
+    )
+
+    bucket: str = Field(description="The width used: `1m`, `5m`, `1h` or `1d` (`auto` resolved).")
+    rows: list[StatusRow]
+
+
+EpochMs = Annotated[int | None, Query(ge=0, le=LATEST_MS)]
+
+
+@router.get(
+    "/status_series",
+    response_model=StatusSeriesOut,
+    responses={422: {"model": ErrorBody, "description": "Invalid range, bucket or filter"}},
+)
+async def status_series(
+    repo: Repo,
+    product: Annotated[QueryText, Query(max_length=256, json_schema_extra=NUL_FREE)] = None,
+    version: Annotated[QueryText, Query(max_length=256, json_schema_extra=NUL_FREE)] = None,
+    from_ms: Annotated[
+        EpochMs,
+        Query(
+            alias="from",
+            description="Range start, milliseconds since the epoch (Grafana's `${__from}`); "
+            "default: 24 hours before `to`.",
+        ),
+    ] = None,
+    to_ms: Annotated[
+        EpochMs,
+        Query(
+            alias="to",
+            description="Range end (exclusive), milliseconds since the epoch (`${__to}`); "
+            "default: now.",
+        ),
+    ] = None,
+    bucket: Annotated[
+        Bucket,
+        Query(
+            description=f"Bucket width; `auto` keeps the range to at most 300 buckets. A fixed "
+            f"width may split the range into at most {MAX_BUCKETS}."
+        ),
+    ] = Bucket.auto,
+) -> Any:
+    """Sessions by status over time: per bucket of *creation* time, how many of the sessions
+    created then are in each status now (one row per bucket and status, zeros included).
+
+    Empty `product`/`version` (a Grafana variable left blank) means any.
+    """
+    until_ms = now_us() // 1000 if to_ms is None else to_ms
+    since_ms = max(until_ms - DEFAULT_RANGE_MS, 0) if from_ms is None else from_ms
+    if since_ms >= until_ms:
+        raise HTTPException(422, f"from ({since_ms}) must be before to ({until_ms})")
+    query = StatusSeriesQuery(
+        since_us=since_ms * 1000,
+        until_us=until_ms * 1000,
+        bucket=bucket,
+        product=product or None,
+        version=version or None,
+    )
+    try:
+        found = await repo.status_series(query)
+    except TooManyBuckets as exc:
+        raise HTTPException(422, str(exc)) from exc
+    return json_response(
+        {
+            "bucket": found.bucket.value,
+            "rows": [
+                {"time": to_rfc3339(start), "status": status, "count": n}
+                for start, status, n in found.rows
+            ],
+        }
+    )

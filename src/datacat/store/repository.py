@@ -41,6 +41,7 @@ from datacat.store.ops import CreateSession, Op, WriteResult
 from datacat.store.prune import Pruner, Removed
 from datacat.store.releases import Release, ReleaseQuery, run_releases
 from datacat.store.statefilter import StateFilter, state_condition
+from datacat.store.statusseries import StatusSeries, StatusSeriesQuery, run_status_series
 from datacat.store.tables import events, metric_names, metrics, sessions, state_history
 from datacat.store.writelock import WriteLock
 from datacat.store.writer import Writer
@@ -475,6 +476,11 @@ class Repository:
         """Release health per product and version (``store.releases``)."""
         async with self.engine.connect() as conn:
             return await run_releases(conn, query)
+
+    async def status_series(self, query: StatusSeriesQuery) -> StatusSeries:
+        """Sessions by creation-time bucket and current status (``store.statusseries``)."""
+        async with self.engine.connect() as conn:
+            return await run_status_series(conn, query)
 
     async def status_counts(self) -> dict[str, int]:
         async with self.engine.connect() as conn:
