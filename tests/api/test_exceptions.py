@@ -150,3 +150,302 @@ async def test_imported_exception_events_are_fingerprinted(
         ("step", None, None),
         ("exception", None, None),
     ]
+
+
+# --- Groups and a group's occurrences ----------------------------------------------------
+#
+# A small world seeded through the API (single POSTs and one batch), with explicit
+# timestamps in a window of its own and function names unique to this run, so other
+# tests' exceptions never mix in. The expected answers come from ``MODEL``: which seeded
+# occurrence belongs to which group is written down by hand, and each group's fingerprint
+# is the contract's sha256 restated (``contract_fp``), not ``datacat.fingerprint``.
+
+TOKEN = uuid.uuid4().hex[:8]
+T0 = 1_950_000_000_000_000 + (uuid.uuid4().int % 1000) * 3_600_000_000  # a 2031 hour
+SESSIONS = {
+    # key: (product, version, host)
+    "s1": (f"probe-{TOKEN}", "1.0", "h1"),
+    "s2": (f"probe-{TOKEN}", "1.1", "h2"),
+    "s3": (f"probe-{TOKEN}", "1.1", "h3"),
+    "s4": (f"other-{TOKEN}", "2.0", "h4"),
+}
+
+
+def contract_fp(kind: str, *keys: str) -> str:
+    import hashlib
+
+    return hashlib.sha256("\n".join([kind, *keys]).encode()).hexdigest()[:32]
+
+
+def seed_style(root: str, line: int, message: str) -> dict[str, Any]:
+    """The seed's exception data: type, message, traceback lines, no frames."""
+    return {
+        "type": "RuntimeError",
+        "message": message,
+        "traceback": [
+            "Traceback (most recent call last):",
+            f'  File "{root}/myapp/main.py", line {line}, in main_{TOKEN}',
+            "    go()",
+            f'  File "/usr/lib/python3.11/threading.py", line {line + 900}, in run',
+            f"RuntimeError: {message}",
+        ],
+    }
+
+
+RUN = f"run_{TOKEN}"
+GROUP_KEYS = {
+    "A": contract_fp("ValueError", f"myapp/worker.py:{RUN}"),
+    "B": contract_fp("KeyError", f"myapp/worker.py:stop_{TOKEN}"),
+    "C": contract_fp("RuntimeError", f"myapp/main.py:main_{TOKEN}"),
+    "D": contract_fp("LookupError", "id <n> missing in <str>"),
+}
+# (group, session, via, seconds after T0, data)
+SEEDED: list[tuple[str, str, str, int, dict[str, Any]]] = [
+    ("A", "s1", "post", 10, exc_data(function=RUN, line=42, message="bad 1")),
+    ("A", "s2", "post", 20, exc_data(function=RUN, line=50, root="/home/ci", message="bad 2")),
+    ("A", "s3", "batch", 30, exc_data(function=RUN, line=51, message="bad 3", fatal=True)),
+    ("B", "s2", "post", 25, exc_data(function=f"stop_{TOKEN}", kind="KeyError", message="k")),
+    ("C", "s1", "post", 5, seed_style("/srv/app", 3, "boom")),
+    ("C", "s4", "batch", 40, seed_style("C:\\app", 9, "boom again")),
+    ("D", "s4", "post", 15, {"type": "LookupError", "message": "id 42 missing in 'users'"}),
+    ("D", "s3", "batch", 35, {"type": "LookupError", "message": 'id 7 missing in "orders"'}),
+    ("A", "s1", "post", 45, exc_data(function=RUN, line=43, message="bad 4")),
+    (
+        "D",
+        "s4",
+        "post",
+        50,
+        {"type": "LookupError", "message": "id 9 missing in 'x'", "fatal": True},
+    ),
+]
+
+
+def iso(us: int) -> str:
+    from datacat.timefmt import to_rfc3339
+
+    return to_rfc3339(us)
+
+
+@pytest.fixture(scope="session")
+async def world(client: httpx.AsyncClient) -> dict[str, str]:
+    """The seeded sessions' ids by key (once per backend)."""
+    ids = {}
+    for key, (product, version, host) in SESSIONS.items():
+        response = await client.post(
+            "/api/sessions", json={"product": product, "version": version, "host": host}
+        )
+        ids[key] = response.json()["session_id"]
+    batch = []
+    for _, session, via, seconds, data in SEEDED:
+        body = {"name": "exception", "data": data, "timestamp": iso(T0 + seconds * 1_000_000)}
+        if via == "batch":
+            batch.append({"op": "event", "session_id": ids[session], **body})
+        else:
+            response = await client.post(f"/api/sessions/{ids[session]}/events", json=body)
+            assert response.status_code == 200, response.text
+    response = await client.post("/api/batch", json={"items": batch})
+    assert response.status_code == 200, response.text
+    return ids
+
+
+def model(
+    keep: Any = lambda group, session, seconds, data: True, sort: str = "recent"
+) -> list[dict[str, Any]]:
+    """The groups expected from the seeded rows ``keep`` lets through."""
+    groups: dict[str, dict[str, Any]] = {}
+    for group, session, _, seconds, data in SEEDED:
+        if not keep(group, session, seconds, data):
+            continue
+        product, version, _ = SESSIONS[session]
+        g = groups.setdefault(
+            group, {"rows": [], "sessions": set(), "versions": set(), "products": set()}
+        )
+        g["rows"].append((seconds, data))
+        g["sessions"].add(session)
+        g["versions"].add(version)
+        g["products"].add(product)
+    out = []
+    for group, g in groups.items():
+        latest = max(g["rows"], key=lambda row: row[0])[1]
+        out.append(
+            {
+                "fingerprint": GROUP_KEYS[group],
+                "type": latest["type"],
+                "message": latest["message"],
+                "occurrences": len(g["rows"]),
+                "sessions": len(g["sessions"]),
+                "fatal": sum(1 for _, data in g["rows"] if data.get("fatal") is True),
+                "first_seen": iso(T0 + min(s for s, _ in g["rows"]) * 1_000_000),
+                "last_seen": iso(T0 + max(s for s, _ in g["rows"]) * 1_000_000),
+                "versions": sorted(g["versions"]),
+                "products": sorted(g["products"]),
+            }
+        )
+    if sort == "recent":
+        out.sort(key=lambda g: (g["last_seen"], g["fingerprint"]), reverse=True)
+    else:
+        out.sort(key=lambda g: (g["occurrences"], g["fingerprint"]), reverse=True)
+    return out
+
+
+WINDOW = {"since": iso(T0), "until": iso(T0 + 3_600_000_000)}
+
+
+async def groups(client: httpx.AsyncClient, **params: Any) -> list[dict[str, Any]]:
+    response = await client.get("/api/exceptions", params={**WINDOW, **params})
+    assert response.status_code == 200, response.text
+    return response.json()["items"]
+
+
+@pytest.mark.parametrize("sort", ["recent", "frequent"])
+async def test_groups_across_sessions_hosts_line_shifts_and_ingest_paths(
+    client: httpx.AsyncClient, world: dict[str, str], sort: str
+) -> None:
+    got = await groups(client, sort=sort)
+    assert got == model(sort=sort)
+    # A: three line numbers, two install roots, single POSTs and a batch item: one group.
+    # C: seed-style (traceback lines only), posted and batched, other host path: one group.
+    assert {g["fingerprint"] for g in got} == set(GROUP_KEYS.values())
+
+
+@pytest.mark.parametrize(
+    ("params", "keep"),
+    [
+        ({"product": f"probe-{TOKEN}"}, lambda g, s, t, d: SESSIONS[s][0] == f"probe-{TOKEN}"),
+        ({"version": "1.1"}, lambda g, s, t, d: SESSIONS[s][1] == "1.1"),
+        (
+            {"product": f"probe-{TOKEN}", "version": "1.0"},
+            lambda g, s, t, d: SESSIONS[s][:2] == (f"probe-{TOKEN}", "1.0"),
+        ),
+        ({"fatal": "true"}, lambda g, s, t, d: d.get("fatal") is True),
+        ({"fatal": "false"}, lambda g, s, t, d: d.get("fatal") is not True),
+        (
+            {"since": iso(T0 + 20_000_000), "until": iso(T0 + 40_000_000)},
+            lambda g, s, t, d: 20 <= t < 40,
+        ),
+    ],
+    ids=["product", "version", "product+version", "fatal", "not-fatal", "time"],
+)
+async def test_group_filters(
+    client: httpx.AsyncClient, world: dict[str, str], params: dict[str, str], keep: Any
+) -> None:
+    for sort in ("recent", "frequent"):
+        assert await groups(client, sort=sort, **params) == model(keep, sort), params
+
+
+@pytest.mark.parametrize("sort", ["recent", "frequent"])
+async def test_group_pages_have_no_duplicates_or_gaps(
+    client: httpx.AsyncClient, world: dict[str, str], sort: str
+) -> None:
+    seen: list[dict[str, Any]] = []
+    cursor = None
+    for _ in range(10):
+        params = {**WINDOW, "sort": sort, "limit": 1}
+        if cursor:
+            params["cursor"] = cursor
+        response = await client.get("/api/exceptions", params=params)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        assert len(page["items"]) == 1
+        seen += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == model(sort=sort)
+
+
+async def test_a_group_with_its_traceback_and_occurrences(
+    client: httpx.AsyncClient, world: dict[str, str]
+) -> None:
+    fp = GROUP_KEYS["A"]
+    rows = sorted(
+        [(t, s, d) for g, s, _, t, d in SEEDED if g == "A"], key=lambda row: row[0], reverse=True
+    )
+    occurrences: list[dict[str, Any]] = []
+    cursor = None
+    detail: dict[str, Any] = {}
+    while True:
+        params: dict[str, Any] = {"limit": 2}
+        if cursor:
+            params["cursor"] = cursor
+        response = await client.get(f"/api/exceptions/{fp}", params=params)
+        assert response.status_code == 200, response.text
+        detail = response.json()
+        assert len(detail["items"]) <= 2
+        occurrences += detail["items"]
+        cursor = detail["next_cursor"]
+        if cursor is None:
+            break
+    summary = {key: detail[key] for key in model()[0]}
+    assert summary == next(g for g in model() if g["fingerprint"] == fp)
+    latest = rows[0][2]
+    assert detail["traceback"] == latest["traceback"]
+    assert detail["frames"] == [{**frame, "module": None} for frame in latest["frames"]]
+    assert [f["in_app"] for f in detail["frames"]] == [True, False]
+    assert [
+        (
+            o["timestamp"],
+            o["session_id"],
+            o["product"],
+            o["version"],
+            o["host"],
+            o["message"],
+            o["fatal"],
+        )
+        for o in occurrences
+    ] == [
+        (
+            iso(T0 + t * 1_000_000),
+            world[s],
+            *SESSIONS[s],
+            d["message"],
+            d.get("fatal") is True,
+        )
+        for t, s, d in rows
+    ]
+    assert len({o["id"] for o in occurrences}) == len(rows)
+
+
+async def test_a_seed_style_group_shows_its_parsed_frames(
+    client: httpx.AsyncClient, world: dict[str, str]
+) -> None:
+    response = await client.get(f"/api/exceptions/{GROUP_KEYS['C']}")
+    assert response.status_code == 200, response.text
+    detail = response.json()
+    assert detail["traceback"] == seed_style("C:\\app", 9, "boom again")["traceback"]
+    assert [(f["file"], f["line"], f["function"], f["in_app"]) for f in detail["frames"]] == [
+        ("C:\\app/myapp/main.py", 9, f"main_{TOKEN}", True),
+        ("/usr/lib/python3.11/threading.py", 909, "run", False),
+    ]
+    assert [o["session_id"] for o in detail["items"]] == [world["s4"], world["s1"]]
+
+
+async def test_unknown_fingerprint_is_404_and_bad_parameters_422(
+    client: httpx.AsyncClient, world: dict[str, str]
+) -> None:
+    response = await client.get(f"/api/exceptions/{'0' * 32}")
+    assert response.status_code == 404
+    assert response.json() == {"detail": f"no exception with fingerprint {'0' * 32}"}
+    for path, params in [
+        ("/api/exceptions/XYZ", {}),
+        (f"/api/exceptions/{'A' * 32}", {}),
+        (f"/api/exceptions/{GROUP_KEYS['A']}", {"cursor": "abc"}),
+        (f"/api/exceptions/{GROUP_KEYS['A']}", {"limit": 0}),
+        ("/api/exceptions", {"sort": "oldest"}),
+        ("/api/exceptions", {"fatal": "maybe"}),
+        ("/api/exceptions", {"limit": 501}),
+        ("/api/exceptions", {"since": "yesterday"}),
+        ("/api/exceptions", {"cursor": "12.zz"}),
+        ("/api/exceptions", {"product": "a\x00b"}),
+    ]:
+        response = await client.get(path, params=params)
+        assert response.status_code == 422, (path, params, response.text)
+        assert "detail" in response.json()
+
+
+def test_the_exception_reads_need_a_read_key() -> None:
+    from datacat import scopes
+
+    for path in ("/api/exceptions", f"/api/exceptions/{'0' * 32}"):
+        assert scopes.required("GET", path) == scopes.READ
+        assert not scopes.allows(scopes.INGEST, scopes.required("GET", path) or "")

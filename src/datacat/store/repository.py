@@ -29,6 +29,7 @@ from datacat.store import status as rules
 from datacat.store.chunkcache import ChunkCache
 from datacat.store.database import WRITE_OPTION, create_engine
 from datacat.store.eventsearch import EventQuery, run_event_search
+from datacat.store.exceptions import ExceptionStore
 from datacat.store.keys import KeyStore
 from datacat.store.metricquery import (
     ExplorerResult,
@@ -140,6 +141,7 @@ class Repository:
         self._chunks = ChunkCache(CHUNK_CACHE_BYTES) if self.dialect == "sqlite" else None
         self._writer = Writer(engine, self._lock)
         self.keys = KeyStore(engine, self._lock)
+        self.exceptions = ExceptionStore(engine)  # groups (``store.exceptions``)
         self._pruner = Pruner(engine, self._lock)
 
     @classmethod
