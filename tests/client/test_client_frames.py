@@ -8,12 +8,14 @@ read back from a real server.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import inspect
 import json
 import subprocess
 import sys
 import textwrap
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -138,27 +140,46 @@ def _events(raw: httpx.Client, session_id: str) -> list[dict[str, Any]]:
     return [item for item in items if item["name"] == "exception"]
 
 
-async def test_both_faces_deliver_the_frames_intact(url: str, raw: httpx.Client) -> None:
+async def _log_async(url: str, product: str, exc: BaseException) -> str:
+    async with AsyncDatacatClient(url, batch=FAST) as client:
+        session = AsyncSession(client, await client.register_session(product=product))
+        await session.log_exception(exc, fatal=True)
+        await session.end()
+    return session.session_id
+
+
+def test_both_faces_deliver_the_frames_intact_and_group_as_one(url: str, raw: httpx.Client) -> None:
     first, second = _caught(_checkout, 1), _caught(_checkout, 2)
+    product = f"frames-{uuid.uuid4()}"
     with DatacatClient(url, batch=FAST) as client:
-        sync_session = Session(client, client.register_session(product="frames"))
+        sync_session = Session(client, client.register_session(product=product))
         sync_session.log_exception(first)
         sync_session.end()
-    async with AsyncDatacatClient(url, batch=FAST) as async_client:
-        async_session = AsyncSession(
-            async_client, await async_client.register_session(product="frames")
-        )
-        await async_session.log_exception(second, fatal=True)
-        await async_session.end()
+    async_id = asyncio.run(_log_async(url, product, second))
 
     stored_first = _events(raw, sync_session.session_id)
-    stored_second = _events(raw, async_session.session_id)
+    stored_second = _events(raw, async_id)
     assert [e["data"] for e in stored_first] == [exception_data(first)]
     assert [e["data"] for e in stored_second] == [exception_data(second, fatal=True)]
     one, two = stored_first[0]["data"]["frames"], stored_second[0]["data"]["frames"]
     assert _shape(one) == _shape(two)  # the same places by module and function ...
     assert one[1]["line"] == _line_of(_checkout, "first place")  # ... at different lines
     assert two[1]["line"] == _line_of(_checkout, "second place")
+
+    # ... so the server puts them in one group: the same fingerprint in both sessions
+    [group] = raw.get("/api/exceptions", params={"product": product}).json()["items"]
+    assert (group["type"], group["occurrences"], group["sessions"], group["fatal"]) == (
+        "JSONDecodeError",
+        2,
+        2,
+        1,
+    )
+    detail = raw.get(f"/api/exceptions/{group['fingerprint']}").json()
+    assert {o["session_id"] for o in detail["items"]} == {
+        sync_session.session_id,
+        async_id,
+    }
+    assert detail["frames"] == two  # the latest occurrence's frames, as sent
 
 
 CRASHING_APP = """
