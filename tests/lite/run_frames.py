@@ -1,6 +1,6 @@
 """The lite client's exception frames, run under Python 2.7 and 3 against a real server.
 
-usage: python run_frames.py LITE_DIR SERVER_URL; the last line printed is ``RESULT {json}``
+usage: python run_frames.py LITE_DIR SERVER_URL PRODUCT; the last line printed is ``RESULT {json}``
 with the session ids, the lines the exceptions passed through, and the lite module's
 in-app verdicts on a few paths.
 """
@@ -33,12 +33,12 @@ def line_of(function, needle):
 
 
 def main():
-    lite_dir, url = sys.argv[1:3]
+    lite_dir, url, product = sys.argv[1:4]
     sys.path.insert(0, lite_dir)
     import datacat
 
     client = datacat.DatacatClient(url)
-    handled = datacat.Session(client, client.register_session(product="lite-frames"))
+    handled = datacat.Session(client, client.register_session(product=product))
     try:
         checkout(1)
     except ValueError:
@@ -55,7 +55,7 @@ def main():
 
     crashed_id = None
     try:
-        with datacat.create_session(url, product="lite-frames") as crashed:
+        with datacat.create_session(url, product=product) as crashed:
             crashed_id = crashed.session_id
             checkout(2)
     except ValueError:

@@ -41,7 +41,9 @@ def _library_part(frames: list[dict[str, Any]]) -> None:
 
 @pytest.mark.parametrize("python", interpreter_params())
 def test_lite_sends_frames(url: str, python: str) -> None:
-    stdout, _ = finish(start_script(python, str(HERE / "run_frames.py"), str(LITE_DIR), url))
+    product = f"lite-frames-{python}"
+    script = str(HERE / "run_frames.py")
+    stdout, _ = finish(start_script(python, script, str(LITE_DIR), url, product))
     result = result_of(stdout)
     line, app = result["lines"], result["file"]
 
@@ -79,3 +81,10 @@ def test_lite_sends_frames(url: str, python: str) -> None:
     assert [verdicts[p] for p in verdicts] == [
         p in mine or p.endswith("-mine/app.py") for p in verdicts
     ]
+
+    # the two JSON errors, raised at different lines of checkout in two sessions: one group
+    groups = httpx.get(f"{url}/api/exceptions", params={"product": product}, timeout=30).json()
+    by_type = {g["type"]: g for g in groups["items"]}
+    assert set(by_type) == {handled["type"], "InvalidData", "RuntimeError"}
+    same = by_type[handled["type"]]
+    assert (same["occurrences"], same["sessions"], same["fatal"]) == (2, 2, 1)
