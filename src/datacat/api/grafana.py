@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Query
+from fastapi import APIRouter, Header, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from datacat.api import documents
@@ -18,7 +18,7 @@ from datacat.api.deps import Filters, QueryText, QueryTime, Repo
 from datacat.api.responses import document_response, json_response
 from datacat.api.schemas import NUL_FREE, ErrorBody, SessionDetail
 from datacat.store.metricquery import Bucket
-from datacat.store.statusseries import MAX_BUCKETS, StatusSeriesQuery, TooManyBuckets
+from datacat.store.statusseries import MAX_BUCKETS, StatusSeriesQuery
 from datacat.timefmt import now_us, to_rfc3339, to_us
 
 router = APIRouter(prefix="/api/grafana", tags=["grafana"])
@@ -73,6 +73,7 @@ class StatusSeriesOut(BaseModel):
                         {"time": "2026-11-28T14:00:00.000000Z", "status": "hung", "count": 0},
                         {"time": "2026-11-28T14:00:00.000000Z", "status": "abandoned", "count": 0},
                     ],
+                    "truncated": False,
                 }
             ]
         }
@@ -80,6 +81,9 @@ class StatusSeriesOut(BaseModel):
 
     bucket: str = Field(description="The width used: `1m`, `5m`, `1h` or `1d` (`auto` resolved).")
     rows: list[StatusRow]
+    truncated: bool = Field(
+        description=f"The range held more than {MAX_BUCKETS} buckets: only the newest are here."
+    )
 
 
 EpochMs = Annotated[int | None, Query(ge=0, le=LATEST_MS)]
@@ -88,7 +92,7 @@ EpochMs = Annotated[int | None, Query(ge=0, le=LATEST_MS)]
 @router.get(
     "/status_series",
     response_model=StatusSeriesOut,
-    responses={422: {"model": ErrorBody, "description": "Invalid range, bucket or filter"}},
+    responses={422: {"model": ErrorBody, "description": "Invalid parameters"}},
 )
 async def status_series(
     repo: Repo,
@@ -113,20 +117,19 @@ async def status_series(
     bucket: Annotated[
         Bucket,
         Query(
-            description=f"Bucket width; `auto` keeps the range to at most 300 buckets. A fixed "
-            f"width may split the range into at most {MAX_BUCKETS}."
+            description="Bucket width; `auto` keeps the range to at most 300 buckets (a day "
+            f"at most). Past {MAX_BUCKETS} buckets only the newest are answered."
         ),
     ] = Bucket.auto,
 ) -> Any:
     """Sessions by status over time: per bucket of *creation* time, how many of the sessions
     created then are in each status now (one row per bucket and status, zeros included).
 
-    Empty `product`/`version` (a Grafana variable left blank) means any.
+    Empty `product`/`version` (a Grafana variable left blank) means any; `from` not before
+    `to` is an empty range (no rows).
     """
     until_ms = now_us() // 1000 if to_ms is None else to_ms
     since_ms = max(until_ms - DEFAULT_RANGE_MS, 0) if from_ms is None else from_ms
-    if since_ms >= until_ms:
-        raise HTTPException(422, f"from ({since_ms}) must be before to ({until_ms})")
     query = StatusSeriesQuery(
         since_us=since_ms * 1000,
         until_us=until_ms * 1000,
@@ -134,10 +137,7 @@ async def status_series(
         product=product or None,
         version=version or None,
     )
-    try:
-        found = await repo.status_series(query)
-    except TooManyBuckets as exc:
-        raise HTTPException(422, str(exc)) from exc
+    found = await repo.status_series(query)
     return json_response(
         {
             "bucket": found.bucket.value,
@@ -145,5 +145,6 @@ async def status_series(
                 {"time": to_rfc3339(start), "status": status, "count": n}
                 for start, status, n in found.rows
             ],
+            "truncated": found.truncated,
         }
     )

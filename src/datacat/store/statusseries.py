@@ -26,12 +26,9 @@ from datacat.store.metricquery import BUCKET_SECONDS, Bucket, auto_bucket
 from datacat.store.tables import sessions
 
 MAX_BUCKETS = 2000
-"""At most this many buckets per answer (times five statuses): a finer bucket over a long
-range is refused rather than answered with a very long body."""
-
-
-class TooManyBuckets(ValueError):
-    """The range holds more than ``MAX_BUCKETS`` buckets of the width asked for."""
+"""At most this many buckets per answer (times five statuses): over a longer range the
+newest ``MAX_BUCKETS`` are answered and the answer says it was truncated, as the metric
+series keeps its newest points."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +36,7 @@ class StatusSeriesQuery:
     since_us: int
     """Start of the range (inclusive), microseconds since the epoch."""
     until_us: int
-    """End of the range (exclusive)."""
+    """End of the range (exclusive); not after ``since_us``, the range is empty."""
     bucket: Bucket = Bucket.auto
     product: str | None = None
     version: str | None = None
@@ -52,26 +49,32 @@ class StatusSeries:
     rows: list[tuple[int, str, int]]
     """(bucket start in µs, status, sessions), oldest bucket first, statuses in
     ``status.STATUSES`` order, every bucket of the range present."""
+    truncated: bool
+    """The range held more than ``MAX_BUCKETS`` buckets: the oldest were left out."""
 
 
-def resolve_bucket(bucket: Bucket, span_us: int) -> Bucket:
-    """``auto`` as the explorer resolves it; a fixed width if the range fits in
-    ``MAX_BUCKETS`` of it, else ``TooManyBuckets`` naming a width that would."""
-    if bucket is Bucket.auto:
-        return auto_bucket(max(span_us, 1))
-    count = -(-span_us // (BUCKET_SECONDS[bucket] * 1_000_000))
-    if count > MAX_BUCKETS:
-        wider = [
-            b.value
-            for b, seconds in BUCKET_SECONDS.items()
-            if -(-span_us // (seconds * 1_000_000)) <= MAX_BUCKETS
-        ]
-        hint = f"use bucket={wider[0]} or auto" if wider else "shorten the range"
-        raise TooManyBuckets(
-            f"bucket={bucket.value} splits this range into {count} buckets, more than "
-            f"{MAX_BUCKETS}: {hint}"
-        )
-    return bucket
+@dataclass(frozen=True, slots=True)
+class Plan:
+    bucket: Bucket
+    width_us: int
+    since_us: int
+    """Where counting starts: the query's start, or later when buckets were cut."""
+    truncated: bool
+
+
+def plan(query: StatusSeriesQuery) -> Plan:
+    """The width (``auto`` as the explorer resolves it) and the part of the range answered:
+    all of it, or its newest ``MAX_BUCKETS`` buckets."""
+    span = query.until_us - query.since_us
+    bucket = auto_bucket(max(span, 1)) if query.bucket is Bucket.auto else query.bucket
+    width = BUCKET_SECONDS[bucket] * 1_000_000
+    if span <= 0:
+        return Plan(bucket, width, query.since_us, truncated=False)
+    first = bucket_start(query.since_us, width)
+    last = bucket_start(query.until_us - 1, width)
+    if (last - first) // width + 1 <= MAX_BUCKETS:
+        return Plan(bucket, width, query.since_us, truncated=False)
+    return Plan(bucket, width, last - (MAX_BUCKETS - 1) * width, truncated=True)
 
 
 def bucket_start(ts_us: int, width_us: int) -> int:
@@ -100,10 +103,12 @@ def filled(
 
 async def run_status_series(conn: AsyncConnection, query: StatusSeriesQuery) -> StatusSeries:
     """One grouped query over the range's sessions; buckets and zeros filled in here."""
-    bucket = resolve_bucket(query.bucket, query.until_us - query.since_us)
-    width = BUCKET_SECONDS[bucket] * 1_000_000
+    chosen = plan(query)
+    if query.until_us <= query.since_us:
+        return StatusSeries(bucket=chosen.bucket, rows=[], truncated=False)
+    width = chosen.width_us
     where: list[ColumnElement[bool]] = [
-        sessions.c.created_us >= query.since_us,
+        sessions.c.created_us >= chosen.since_us,
         sessions.c.created_us < query.until_us,
     ]
     if query.product is not None:
@@ -128,4 +133,8 @@ async def run_status_series(conn: AsyncConnection, query: StatusSeriesQuery) -> 
     row: Any
     for row in (await conn.execute(grouped)).all():
         counted.append((int(row.start), str(row.status), int(row.n)))
-    return StatusSeries(bucket=bucket, rows=filled(counted, query.since_us, query.until_us, width))
+    return StatusSeries(
+        bucket=chosen.bucket,
+        rows=filled(counted, chosen.since_us, query.until_us, width),
+        truncated=chosen.truncated,
+    )
