@@ -10,6 +10,8 @@ import (
 	"encoding/json"
 	"errors"
 	"io/fs"
+	"net/http"
+	"net/url"
 	"os"
 	"reflect"
 	"runtime"
@@ -185,8 +187,9 @@ func TestIntegrationLogErrorFromTwoPlaces(t *testing.T) {
 	var lines []int
 	var shapes [][]frameShape
 	var ids []string
+	product := "go-frames-" + time.Now().Format(time.RFC3339Nano)
 	for step := 1; step <= 2; step++ {
-		id, err := c.CreateSessionCtx(ctx, client.WithProduct("go-frames"))
+		id, err := c.CreateSessionCtx(ctx, client.WithProduct(product))
 		ok(t, err)
 		line, err := checkout(ctx, c, id, step)
 		ok(t, err)
@@ -210,6 +213,21 @@ func TestIntegrationLogErrorFromTwoPlaces(t *testing.T) {
 	}
 	if err := c.LogError(ctx, ids[0], nil, false); err != nil {
 		t.Fatalf("nil error: %v", err)
+	}
+	// ... so the server puts them in one group: the same fingerprint in both sessions
+	resp, err := http.Get(c.BaseURL + "/api/exceptions?" + url.Values{"product": {product}}.Encode())
+	ok(t, err)
+	defer resp.Body.Close()
+	var groups struct {
+		Items []struct {
+			Type                  string
+			Occurrences, Sessions int
+		}
+	}
+	ok(t, json.NewDecoder(resp.Body).Decode(&groups))
+	if resp.StatusCode != http.StatusOK || len(groups.Items) != 1 || groups.Items[0].Type != "*fs.PathError" ||
+		groups.Items[0].Occurrences != 2 || groups.Items[0].Sessions != 2 {
+		t.Fatalf("GET /api/exceptions: %d %+v", resp.StatusCode, groups)
 	}
 }
 
