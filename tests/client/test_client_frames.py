@@ -208,6 +208,11 @@ def test_the_excepthook_sends_frames_of_a_real_crash(
     assert data["fatal"] is True and data["uncaught"] is True
     frames = data["frames"]
     assert _shape(frames[:2]) == [("__main__", "<module>", True), ("__main__", "load", True)]
-    assert [f["line"] for f in frames[:2]] == [9, 8] and frames[0]["file"] == str(app)
+    source = app.read_text().splitlines()
+    called, raised = (
+        source.index('load("{broken")') + 1,
+        source.index("    return json.loads(text)") + 1,
+    )
+    assert [f["line"] for f in frames[:2]] == [called, raised] and frames[0]["file"] == str(app)
     assert [f["function"] for f in frames[2:]] == ["loads", "decode", "raw_decode"]
     assert not any(f["in_app"] for f in frames[2:])
