@@ -15,9 +15,11 @@ from pydantic import (
     Field,
     Strict,
     WithJsonSchema,
+    model_validator,
 )
 
 from datacat.api import examples
+from datacat.histogram import MAX_BUCKETS, problem
 from datacat.jsoncheck import check_json
 
 NO_NUL = "^[^\\u0000]*$"
@@ -158,18 +160,66 @@ class EventIn(RequestModel):
     labels: Labels | None = None
 
 
+class HistogramBucket(RequestModel):
+    le: FiniteNumber | None = Field(
+        description="The bucket's upper bound (inclusive); null is +Inf, last only."
+    )
+    count: Annotated[int, Strict(), Field(ge=0)] = Field(
+        description="Observations in (previous le, le]: this bucket's own, not cumulative."
+    )
+
+
 class MetricIn(RequestModel):
+    """A point, or with ``buckets`` a pre-aggregated histogram (``datacat.histogram``):
+    stored as its mean (``sum / count``) with the count beside it and the buckets apart, so
+    percentiles interpolate within buckets and sum/count/avg weigh it by ``count``."""
+
     name: Name
-    value: FiniteNumber
+    value: FiniteNumber = Field(
+        description="Required, except with `buckets` (the mean `sum / count` is stored then)."
+    )
     tags: Tags = None
     timestamp: Timestamp = None
     id: ClientId | None = None
     kind: MetricKind | None = Field(
         default=None,
         description="gauge (default: a sampled value), counter (a delta), timer (a duration), "
-        "histogram (an observation).",
+        "histogram (an observation, or with `buckets` many).",
     )
     unit: Unit | None = Field(default=None, description="Free text, e.g. ms, bytes, %.")
+    buckets: Annotated[list[HistogramBucket], Field(max_length=MAX_BUCKETS)] | None = Field(
+        default=None,
+        description=f"kind histogram only: at most {MAX_BUCKETS} buckets, `le` strictly "
+        "increasing, counts adding up to `count`.",
+    )
+    sum: FiniteNumber | None = Field(default=None, description="With `buckets`: the total.")
+    count: Annotated[int, Strict(), Field(ge=0)] | None = Field(
+        default=None, description="With `buckets`: the number of observations."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _value_optional_with_buckets(cls, data: Any) -> Any:
+        """With buckets, ``value`` may be left out (the mean is stored); it stays required
+        otherwise, so a plain metric without one is still refused at ``value``."""
+        if isinstance(data, dict) and data.get("value") is None and data.get("buckets") is not None:
+            return {**data, "value": 0.0}
+        return data
+
+    @model_validator(mode="after")
+    def _histogram(self) -> MetricIn:
+        """One rule for the routes, the fast path and batch items (all validate this
+        model); the message starts with the field it names."""
+        if self.buckets is None:
+            if self.sum is not None or self.count is not None:
+                raise ValueError("buckets: sum and count come only with buckets")
+            return self
+        if self.kind != "histogram":
+            raise ValueError('buckets: only with kind "histogram"')
+        found = problem([(b.le, b.count) for b in self.buckets], self.sum, self.count)
+        if found is not None:
+            raise ValueError(f"{found.field}: {found.message}")
+        return self
 
 
 class EndIn(RequestModel):

@@ -65,15 +65,33 @@ def event(session_id: str, body: EventIn) -> LogEvent:
 
 
 def metric(session_id: str, body: MetricIn) -> LogMetric:
+    """A histogram (the model checked ``buckets``, ``sum`` and ``count``) is stored as its
+    mean, so readers that know nothing of buckets still see one number; an empty one
+    (count 0) as 0."""
+    if body.buckets is None:
+        return LogMetric(
+            session_id,
+            body.name,
+            body.value,
+            body.tags,
+            maybe_us(body.timestamp),
+            body.id,
+            body.kind,
+            body.unit,
+        )
+    assert body.sum is not None and body.count is not None
+    mean = body.sum / body.count if body.count else 0.0
     return LogMetric(
         session_id,
         body.name,
-        body.value,
+        mean,
         body.tags,
         maybe_us(body.timestamp),
         body.id,
         body.kind,
         body.unit,
+        body.count,
+        tuple((bucket.le, bucket.count) for bucket in body.buckets),
     )
 
 

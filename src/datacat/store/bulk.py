@@ -52,6 +52,18 @@ METRICS = _spec(
     "bigint bigint text float8 jsonb text text text",
     rare="kind unit",
 )
+HISTOGRAMS = _spec(
+    "metrics",
+    "session_pk ts_us name value tags kind unit observations client_id",
+    "bigint bigint text float8 jsonb text text bigint text",
+)
+"""Histogram rows of ``metrics`` (migration 0006): the only ones binding ``observations``,
+so the usual metric row keeps its width."""
+METRIC_BUCKETS = _spec(
+    "metric_buckets", "session_pk ts_us name le count", "bigint bigint text float8 bigint"
+)
+"""A histogram's buckets. ``client_id`` is not a column here (the writer inserts a keyed
+histogram's buckets only once its row was stored), so never insert with skip_duplicates."""
 STATE_HISTORY = _spec(
     "state_history", "session_pk ts_us patch client_id", "bigint bigint jsonb text"
 )

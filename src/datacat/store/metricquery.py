@@ -25,6 +25,7 @@ from sqlalchemy import (
     ColumnElement,
     Float,
     Numeric,
+    Select,
     String,
     Subquery,
     case,
@@ -36,8 +37,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from datacat.histogram import cells_from_buckets, quantile
 from datacat.store.statefilter import StateFilter
-from datacat.store.tables import metrics, sessions
+from datacat.store.tables import metric_buckets, metrics, sessions
 
 
 class Aggregation(str, Enum):
@@ -249,13 +251,16 @@ def _conditions(query: SeriesQuery, state_condition: ColumnElement[bool] | None)
 async def run_series(
     conn: AsyncConnection, query: SeriesQuery, state_condition: ColumnElement[bool] | None
 ) -> SeriesResult:
-    if query.aggregation in PERCENTILES:
+    where = _conditions(query, state_condition)
+    if query.aggregation in PERCENTILES or (
+        query.aggregation in _WEIGHTED and await _has_histograms(conn, where)
+    ):
         # The percentile's sort is the cost: run it once (the explorer reads the
-        # per-session rows and reduces them), not again for the statistics.
+        # per-session rows and reduces them), not again for the statistics. Histogram
+        # rows are weighed there too (``_histogram_values``).
         only = (await run_explorer(conn, query, state_condition)).groups
         return only[0].result
     dialect = conn.dialect.name
-    where = _conditions(query, state_condition)
     point_conditions, conditions, session_conditions = where.point, where.all, where.session
     if query.aggregation is Aggregation.all:
         rows = (
@@ -376,22 +381,7 @@ async def run_explorer(
     bucket = await _resolve_bucket(conn, query, where.all) if query.bucket else None
     grouped = query.group_by is not None
 
-    columns: list[ColumnElement[Any]] = [
-        metrics.c.session_pk,
-        metrics.c.ts_us,
-        metrics.c.value,
-    ]
-    if bucket is not None:
-        width = BUCKET_SECONDS[bucket] * 1_000_000
-        # Floor, also before 1970: SQL's % keeps the dividend's sign on both backends.
-        offset = ((metrics.c.ts_us % width) + width) % width
-        columns.append((metrics.c.ts_us - offset).label("bucket"))
-    source_select = select(*columns).where(*where.all)
-    if query.group_by is not None:
-        source_select = source_select.add_columns(
-            _group_column(query.group_by, dialect).label("grp")
-        ).join_from(metrics, sessions, sessions.c.pk == metrics.c.session_pk)
-    source = source_select.subquery()
+    source = _source(query, where, bucket, dialect).subquery()
     group_keys = ["grp"] if grouped else []
 
     if bucket is not None:
@@ -411,7 +401,7 @@ async def run_explorer(
         # instead of running the aggregation again for the statistics and the points.
         return ExplorerResult(
             bucket=bucket,
-            groups=await _reduced(conn, query, source, rows, ts_column, bucket, grouped),
+            groups=await _reduced(conn, query, where, source, rows, ts_column, bucket, grouped),
         )
 
     # Raw points by group (``all``, no bucket): possibly millions, so the statistics stay
@@ -480,26 +470,36 @@ async def run_explorer(
 async def _reduced(
     conn: AsyncConnection,
     query: SeriesQuery,
+    where: _Conditions,
     source: Subquery,
     rows: Subquery,
     ts_column: ColumnElement[Any],
     bucket: Bucket | None,
     grouped: bool,
 ) -> list[SeriesGroup]:
+    key_column = rows.c.bucket if bucket is not None else rows.c.session_pk
     ordered = (
         select(
             rows.c.grp if grouped else literal(None),
             ts_column,
             rows.c.value,
             sessions.c.id if bucket is None else literal(None),
+            key_column,
         )
         .select_from(
             rows if bucket is not None else rows.join(sessions, sessions.c.pk == rows.c.session_pk)
         )
         .order_by(ts_column)
     )
+    statistic = Aggregation.avg if query.aggregation is Aggregation.all else query.aggregation
+    weighed = (
+        await _histogram_values(conn, query, where, bucket, statistic)
+        if statistic in PERCENTILES or statistic in _WEIGHTED
+        else {}
+    )
     by_group: dict[Any, list[tuple[int, float, str | None]]] = {}
-    for group, ts, value, session_id in await conn.execute(ordered):
+    for group, ts, value, session_id, key in await conn.execute(ordered):
+        value = weighed.get((group, key), value)
         by_group.setdefault(group, []).append((int(ts), float(value), session_id))
     if bucket is not None:
         counted = await conn.execute(
@@ -541,3 +541,137 @@ async def _reduced(
             )
         )
     return groups
+
+
+def _source(
+    query: SeriesQuery, where: _Conditions, bucket: Bucket | None, dialect: str
+) -> Select[Any]:
+    """The matching points as (session_pk, ts_us, value[, bucket][, grp])."""
+    columns: list[ColumnElement[Any]] = [
+        metrics.c.session_pk,
+        metrics.c.ts_us,
+        metrics.c.value,
+    ]
+    if bucket is not None:
+        width = BUCKET_SECONDS[bucket] * 1_000_000
+        # Floor, also before 1970: SQL's % keeps the dividend's sign on both backends.
+        offset = ((metrics.c.ts_us % width) + width) % width
+        columns.append((metrics.c.ts_us - offset).label("bucket"))
+    source = select(*columns).where(*where.all)
+    if query.group_by is not None:
+        source = source.add_columns(_group_column(query.group_by, dialect).label("grp")).join_from(
+            metrics, sessions, sessions.c.pk == metrics.c.session_pk
+        )
+    return source
+
+
+_WEIGHTED = frozenset({Aggregation.sum, Aggregation.count_, Aggregation.avg})
+"""Statistics a histogram row counts ``observations`` times (its value is their mean)."""
+
+_IS_HISTOGRAM = metrics.c.observations.is_not(None)
+
+
+async def _has_histograms(conn: AsyncConnection, where: _Conditions) -> bool:
+    """One probe of the partial index ``ix_metrics_histograms`` (histogram rows only)."""
+    probe = select(literal(1)).where(*where.all, _IS_HISTOGRAM).limit(1)
+    return (await conn.execute(probe)).first() is not None
+
+
+async def _histogram_values(
+    conn: AsyncConnection,
+    query: SeriesQuery,
+    where: _Conditions,
+    bucket: Bucket | None,
+    statistic: Aggregation,
+) -> dict[tuple[Any, Any], float]:
+    """The statistic of every partition holding a histogram row, by (group, key) where
+    the key is the session pk (per session) or the bucket's start.
+
+    The main query treats a histogram row as one point at its mean, which is cheap and
+    right for every partition without one. Partitions with one are computed again here:
+    sum/count/avg weigh each row by its ``observations``; percentiles sum the partition's
+    bucket counts by ``le`` in SQL and interpolate over those few rows with the
+    partition's plain points as point masses (``datacat.histogram.quantile``). Without
+    histogram rows this costs one probe of a partial index that plain rows never enter.
+    """
+    dialect = conn.dialect.name
+    grouped = query.group_by is not None
+    source = _source(query, where, bucket, dialect)
+    histograms = source.where(_IS_HISTOGRAM).subquery()
+    key = histograms.c.bucket if bucket is not None else histograms.c.session_pk
+    group = histograms.c.grp if grouped else literal(None)
+    affected = {(g, k) for g, k in await conn.execute(select(group, key).distinct())}
+    if not affected:
+        return {}
+    keys = sorted({k for _, k in affected})
+
+    if statistic in _WEIGHTED:
+        plain = source.add_columns(metrics.c.observations).subquery()
+        plain_key = plain.c.bucket if bucket is not None else plain.c.session_pk
+        weight = func.coalesce(plain.c.observations, 1)
+        totals = await conn.execute(
+            select(
+                plain.c.grp if grouped else literal(None),
+                plain_key,
+                func.sum(plain.c.value * weight),
+                func.sum(weight),
+            )
+            .where(plain_key.in_(keys))
+            .group_by(*([plain.c.grp] if grouped else []), plain_key)
+        )
+        weighed: dict[tuple[Any, Any], float] = {}
+        for g, k, total, n in totals:
+            if (g, k) not in affected:
+                continue
+            n = int(n or 0)
+            total = float(total or 0.0)
+            if statistic is Aggregation.sum:
+                weighed[(g, k)] = max(min(total, FLOAT_MAX), -FLOAT_MAX)
+            elif statistic is Aggregation.count_:
+                weighed[(g, k)] = float(n)
+            elif n:
+                weighed[(g, k)] = total / n
+        return weighed
+
+    # Bucket counts: each histogram point once (DISTINCT: its buckets share its key).
+    points = (
+        select(histograms.c.session_pk, histograms.c.ts_us, key.label("key"), group.label("grp"))
+        .distinct()
+        .subquery()
+    )
+    counted = await conn.execute(
+        select(points.c.grp, points.c.key, metric_buckets.c.le, func.sum(metric_buckets.c.count))
+        .select_from(
+            points.join(
+                metric_buckets,
+                (metric_buckets.c.session_pk == points.c.session_pk)
+                & (metric_buckets.c.ts_us == points.c.ts_us)
+                & (metric_buckets.c.name == query.name),
+            )
+        )
+        .group_by(points.c.grp, points.c.key, metric_buckets.c.le)
+    )
+    cells: dict[tuple[Any, Any], list[tuple[float | None, float]]] = {}
+    for g, k, le, n in counted:
+        cells.setdefault((g, k), []).append((None if le is None else float(le), float(n)))
+    plain = source.where(metrics.c.observations.is_(None)).subquery()
+    plain_key = plain.c.bucket if bucket is not None else plain.c.session_pk
+    plain_group = plain.c.grp if grouped else literal(None)
+    values = await conn.execute(
+        select(plain_group, plain_key, plain.c.value, func.count())
+        .where(plain_key.in_(keys))
+        .group_by(*([plain.c.grp] if grouped else []), plain_key, plain.c.value)
+    )
+    masses: dict[tuple[Any, Any], list[tuple[float, float]]] = {}
+    for g, k, value, n in values:
+        if (g, k) in affected:
+            masses.setdefault((g, k), []).append((float(value), float(n)))
+    percent = PERCENTILES[statistic]
+    answers: dict[tuple[Any, Any], float] = {}
+    for partition in affected:
+        answer = quantile(
+            percent, cells_from_buckets(cells.get(partition, [])), masses.get(partition, [])
+        )
+        if answer is not None:
+            answers[partition] = answer
+    return answers

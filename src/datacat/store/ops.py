@@ -58,6 +58,10 @@ class LogMetric:
     # Issue 12; None is stored as NULL and read as the default (kind "gauge").
     kind: str | None = None
     unit: str | None = None
+    # A pre-aggregated histogram (migration 0006): ``value`` is then the mean, these are
+    # its count and its (le, count) buckets, le None = +Inf (``datacat.histogram``).
+    observations: int | None = None
+    buckets: tuple[tuple[float | None, int], ...] | None = None
 
 
 @dataclass(slots=True)

@@ -69,6 +69,13 @@ class GroupPlan:
     metrics_keyed: list[tuple[Any, ...]] = field(default_factory=list)
     history: list[tuple[Any, ...]] = field(default_factory=list)
     metric_names: set[str] = field(default_factory=set)
+    # Histogram rows in ``HISTOGRAMS``' column order, apart so the usual metric row never
+    # binds ``observations``; their buckets in ``METRIC_BUCKETS``' order, each with its
+    # metric's client id: a keyed one is written only if its metric row was (a resent
+    # histogram must not count its buckets twice).
+    histograms_plain: list[tuple[Any, ...]] = field(default_factory=list)
+    histograms_keyed: list[tuple[Any, ...]] = field(default_factory=list)
+    buckets: list[tuple[str | None, tuple[Any, ...]]] = field(default_factory=list)
     # Every session that received a write, duplicate or not: it proves the client alive.
     touched: set[int] = field(default_factory=set)
     # Sessions whose row changed, in pk order (the order PostgreSQL locked them in).
@@ -205,8 +212,10 @@ def _log_metric(p: _Planner, unit: int, pk: int, op: LogMetric, row: None) -> No
     out.touched.add(pk)
     ts = op.ts_us if op.ts_us is not None else p.now
     client_id = op.client_id
+    histogram = op.observations is not None
     if client_id is None:
-        out.metrics_plain.append(_metric_row(op, pk, ts, None))
+        rows = out.histograms_plain if histogram else out.metrics_plain
+        rows.append(_metric_row(op, pk, ts, None))
     else:
         key = (_METRICS, pk, client_id)
         if key in p.seen:
@@ -214,8 +223,11 @@ def _log_metric(p: _Planner, unit: int, pk: int, op: LogMetric, row: None) -> No
             return
         p.seen.add(key)
         out.pending.append((unit, _METRICS, pk, client_id))
-        out.metrics_keyed.append(_metric_row(op, pk, ts, client_id))
+        rows = out.histograms_keyed if histogram else out.metrics_keyed
+        rows.append(_metric_row(op, pk, ts, client_id))
     out.metric_names.add(op.name)
+    if op.buckets is not None:
+        out.buckets.extend((client_id, (pk, ts, op.name, le, n)) for le, n in op.buckets)
 
 
 def _heartbeat(p: _Planner, unit: int, pk: int, op: Heartbeat, row: SessionRow) -> None:
@@ -278,7 +290,11 @@ def _event_row(op: LogEvent, pk: int, ts: int, client_id: str | None) -> tuple[A
 
 
 def _metric_row(op: LogMetric, pk: int, ts: int, client_id: str | None) -> tuple[Any, ...]:
-    """In ``METRICS``' column order, or ``METRICS.narrow``'s without a kind or unit."""
+    """In ``METRICS``' column order, ``METRICS.narrow``'s without a kind or unit, or
+    ``HISTOGRAMS``' with an observation count."""
+    if op.observations is not None:
+        tags = _json(op.tags)
+        return (pk, ts, op.name, op.value, tags, op.kind, op.unit, op.observations, client_id)
     if op.kind is None and op.unit is None:
         return (pk, ts, op.name, op.value, _json(op.tags), client_id)
     return (pk, ts, op.name, op.value, _json(op.tags), op.kind, op.unit, client_id)

@@ -24,7 +24,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from datacat import memory
 from datacat.store import status as rules
-from datacat.store.bulk import EVENTS, METRICS, STATE_HISTORY, insert_rows
+from datacat.store.bulk import (
+    EVENTS,
+    HISTOGRAMS,
+    METRIC_BUCKETS,
+    METRICS,
+    STATE_HISTORY,
+    insert_rows,
+)
 from datacat.store.database import BUSY_TIMEOUT_MS, create_sync_writer, is_unavailable
 from datacat.store.ops import CreateSession, Op, UpdateState, WriteResult
 from datacat.store.plan import GroupPlan, SessionRow, needs_row, plan
@@ -254,10 +261,19 @@ class Writer:
         for spec, plain, keyed in (
             (EVENTS, planned.events_plain, planned.events_keyed),
             (METRICS, planned.metrics_plain, planned.metrics_keyed),
+            (HISTOGRAMS, planned.histograms_plain, planned.histograms_keyed),
         ):
             insert_rows(conn, spec, plain, skip_duplicates=False)
             for pk, client_id in insert_rows(conn, spec, keyed, skip_duplicates=True):
                 inserted.add((spec.name, pk, client_id))
+        if planned.buckets:
+            metric = METRICS.name
+            buckets = [
+                row
+                for client_id, row in planned.buckets
+                if client_id is None or (metric, row[0], client_id) in inserted
+            ]
+            insert_rows(conn, METRIC_BUCKETS, buckets, skip_duplicates=False)
         for index, table, pk, client_id in planned.pending:
             if (table, pk, client_id) in inserted:
                 live[index].result.accepted += 1

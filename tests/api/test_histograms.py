@@ -1,0 +1,329 @@
+"""Pre-aggregated histograms (issue 12): stored from single POSTs on both serving paths and
+from batches, refused alike with a 422 naming the field (writing nothing), never counted
+twice on a resend, and weighed by the series explorer on SQLite and PostgreSQL.
+
+Expected percentiles come from an independent model: per partition, the merged bucket
+counts and the plain points form a piecewise-linear cumulative count (buckets spread over
+(previous le, le], the +Inf bucket and each point a step), inverted by bisection; a
+partition without histograms is ``statistics.quantiles(..., method="inclusive")``.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import statistics
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from datacat.app import create_app
+from datacat.settings import Settings
+from datacat.store.repository import Repository
+
+FRAME = {
+    "name": "frame_ms",
+    "kind": "histogram",
+    "unit": "ms",
+    "buckets": [{"le": 16.7, "count": 950}, {"le": 33.3, "count": 40}, {"le": None, "count": 10}],
+    "sum": 12345.6,
+    "count": 1000,
+}
+
+
+@pytest.fixture(scope="session")
+async def plain(app: FastAPI, database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """The same service without the fast path, on the same database as ``client``."""
+    application = create_app(Settings(database_url=database_url), fast_path=False)
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://datacat") as http:
+            yield http
+
+
+async def new_session(client: httpx.AsyncClient, **body: Any) -> str:
+    response = await client.post("/api/sessions", json=body)
+    assert response.status_code == 200, response.text
+    return str(response.json()["session_id"])
+
+
+async def stored(repo: Repository, session_id: str) -> tuple[list[tuple], list[tuple]]:
+    """The session's metric rows and bucket rows as the database holds them."""
+    async with repo.engine.connect() as conn:
+        pk = (
+            await conn.execute(text("SELECT pk FROM sessions WHERE id = :id"), {"id": session_id})
+        ).scalar_one()
+        rows = await conn.execute(
+            text(
+                "SELECT name, value, kind, unit, observations FROM metrics"
+                " WHERE session_pk = :pk ORDER BY id"
+            ),
+            {"pk": pk},
+        )
+        buckets = await conn.execute(
+            text("SELECT name, le, count FROM metric_buckets WHERE session_pk = :pk ORDER BY id"),
+            {"pk": pk},
+        )
+        return [tuple(r) for r in rows], [tuple(r) for r in buckets]
+
+
+FRAME_ROW = ("frame_ms", 12.3456, "histogram", "ms", 1000)
+FRAME_BUCKETS = [("frame_ms", 16.7, 950), ("frame_ms", 33.3, 40), ("frame_ms", None, 10)]
+
+
+async def test_single_posts_store_mean_count_and_buckets(
+    client: httpx.AsyncClient, plain: httpx.AsyncClient, repo: Repository
+) -> None:
+    for http in (client, plain):
+        session = await new_session(http)
+        response = await http.post(f"/api/sessions/{session}/metrics", json=FRAME)
+        assert response.status_code == 200, response.text
+        rows, buckets = await stored(repo, session)
+        assert rows == [pytest.approx(FRAME_ROW)]
+        assert buckets == FRAME_BUCKETS
+    # value is optional with buckets, and ignored if given: the mean is what is stored.
+    session = await new_session(client)
+    body = FRAME | {"value": 99.0}
+    assert (await client.post(f"/api/sessions/{session}/metrics", json=body)).status_code == 200
+    assert (await stored(repo, session))[0] == [pytest.approx(FRAME_ROW)]
+
+
+async def test_a_resent_batch_counts_buckets_once(
+    client: httpx.AsyncClient, repo: Repository
+) -> None:
+    session = await new_session(client)
+    items = [
+        {"op": "metric", "session_id": session, "id": "h-1"} | FRAME,
+        {"op": "metric", "session_id": session, "name": "frame_ms", "value": 5.0},
+        {"op": "metric", "session_id": session, "id": "h-1"} | FRAME,
+    ]
+    first = await client.post("/api/batch", json={"items": items})
+    assert first.json() == {"status": "ok", "accepted": 2, "duplicates": 1}
+    again = await client.post("/api/batch", json={"items": items[:1]})
+    assert again.json() == {"status": "ok", "accepted": 0, "duplicates": 1}
+    rows, buckets = await stored(repo, session)
+    # Plain rows are inserted before keyed ones within a group.
+    assert rows == [("frame_ms", 5.0, None, None, None), pytest.approx(FRAME_ROW)]
+    assert buckets == FRAME_BUCKETS
+
+
+def _without(key: str) -> dict[str, Any]:
+    return {k: v for k, v in FRAME.items() if k != key}
+
+
+BAD = [
+    (FRAME | {"kind": "timer"}, 'buckets: only with kind "histogram"'),
+    (_without("kind"), 'buckets: only with kind "histogram"'),
+    (FRAME | {"buckets": []}, "buckets: must hold at least one"),
+    (
+        FRAME | {"buckets": [{"le": float(i), "count": 0} for i in range(65)], "count": 0},
+        "buckets",
+    ),
+    (
+        FRAME | {"buckets": [{"le": 2.0, "count": 500}, {"le": 1.0, "count": 500}]},
+        "buckets[1].le: bucket bounds must strictly increase",
+    ),
+    (
+        FRAME | {"buckets": [{"le": None, "count": 500}, {"le": 1.0, "count": 500}]},
+        "buckets[0].le: null (+Inf) only on the last bucket",
+    ),
+    (FRAME | {"buckets": [{"le": 1.0, "count": -1}, {"le": None, "count": 1001}]}, "count"),
+    (FRAME | {"buckets": [{"le": 1.0, "count": 1.5}]}, "count"),
+    (FRAME | {"count": 999}, "count: must equal the sum of the bucket counts"),
+    (_without("count"), "count: required with buckets"),
+    (_without("sum"), "sum: required with buckets"),
+    (FRAME | {"sum": "12"}, "sum"),
+    ({"name": "frame_ms", "kind": "histogram"}, "value"),
+    ({"name": "frame_ms", "value": 1.0, "sum": 3.0}, "buckets: sum and count come only"),
+]
+
+
+@pytest.mark.parametrize(("body", "named"), BAD)
+async def test_bad_histograms_are_refused_alike_and_write_nothing(
+    client: httpx.AsyncClient,
+    plain: httpx.AsyncClient,
+    repo: Repository,
+    body: dict[str, Any],
+    named: str,
+) -> None:
+    session = await new_session(client)
+    answers = []
+    for http in (client, plain):
+        response = await http.post(f"/api/sessions/{session}/metrics", json=body)
+        assert response.status_code == 422, response.text
+        answers.append(response.json())
+        batch = await http.post(
+            "/api/batch",
+            json={
+                "items": [
+                    {"op": "metric", "session_id": session, "name": "ok", "value": 1.0},
+                    {"op": "metric", "session_id": session} | body,
+                ]
+            },
+        )
+        assert batch.status_code == 422, batch.text
+        assert named in str(batch.json()["detail"])
+    assert answers[0] == answers[1]
+    assert named in str(answers[0]["detail"])
+    assert await stored(repo, session) == ([], [])
+
+
+# --- the explorer ------------------------------------------------------------------------
+
+LAYOUTS = [[1.0, 5.0, 10.0, 50.0, None], [2.5, 10.0, 25.0, None], [-5.0, 0.0, 20.0, None]]
+
+Point = tuple[int, float]  # (second offset, plain value)
+Histogram = tuple[int, list[tuple[float | None, int]], float]  # (offset, buckets, sum)
+
+
+def _ts(offset_s: int) -> str:
+    day, rest = divmod(offset_s, 86_400)
+    hour, rest = divmod(rest, 3600)
+    minute, second = divmod(rest, 60)
+    return f"2026-03-{1 + day:02d}T{hour:02d}:{minute:02d}:{second:02d}.000000Z"
+
+
+def model_percentile(
+    percent: int, points: list[float], histograms: list[list[tuple[float | None, int]]]
+) -> float:
+    if not histograms:
+        if len(points) == 1:
+            return points[0]
+        return statistics.quantiles(points, n=100, method="inclusive")[percent - 1]
+    merged: dict[float | None, int] = {}
+    for buckets in histograms:
+        for le, n in buckets:
+            merged[le] = merged.get(le, 0) + n
+    finite = sorted(le for le in merged if le is not None)
+    spans = []  # (lower, upper, count)
+    steps = [(v, 1.0) for v in points]
+    for i, le in enumerate(finite):
+        lower = finite[i - 1] if i else (0.0 if le > 0 else le)
+        if lower == le:
+            steps.append((le, merged[le]))
+        else:
+            spans.append((lower, le, merged[le]))
+    if None in merged:
+        steps.append((finite[-1] if finite else 0.0, merged[None]))
+    total = sum(n for _, _, n in spans) + sum(n for _, n in steps)
+    rank = percent / 100 * total
+
+    def cdf(x: float) -> float:
+        inside = sum(n * min(max((x - lo) / (hi - lo), 0.0), 1.0) for lo, hi, n in spans)
+        return inside + sum(n for v, n in steps if v <= x)
+
+    low, high = -1e4, 1e4
+    for _ in range(200):
+        middle = (low + high) / 2
+        low, high = (low, middle) if cdf(middle) >= rank else (middle, high)
+    return high
+
+
+async def seed(
+    client: httpx.AsyncClient, product: str, metric: str, rng: random.Random
+) -> dict[str, tuple[str, list[Point], list[Histogram]]]:
+    """Sessions of two versions: some only plain points, some only histograms (in
+    differing layouts), most both; over three days."""
+    seeded = {}
+    for i in range(8):
+        version = ("1.4", "1.5")[i % 2]
+        session = await new_session(client, product=product, version=version)
+        plain_points = [
+            (rng.randrange(0, 3 * 86_400), round(rng.uniform(-10, 60), 3))
+            for _ in range(0 if i == 1 else rng.randrange(1, 12))
+        ]
+        histograms: list[Histogram] = []
+        for _ in range(0 if i == 2 else rng.randrange(1, 4)):
+            layout = rng.choice(LAYOUTS)
+            buckets = [(le, rng.randrange(0, 30)) for le in layout]
+            buckets[0] = (buckets[0][0], buckets[0][1] + 1)  # never an empty histogram
+            histograms.append((rng.randrange(0, 3 * 86_400), buckets, rng.uniform(0, 500)))
+        items: list[dict[str, Any]] = [
+            {"op": "metric", "session_id": session, "name": metric, "value": v, "timestamp": _ts(t)}
+            for t, v in plain_points
+        ]
+        items += [
+            {
+                "op": "metric",
+                "session_id": session,
+                "name": metric,
+                "kind": "histogram",
+                "buckets": [{"le": le, "count": n} for le, n in buckets],
+                "sum": total,
+                "count": sum(n for _, n in buckets),
+                "timestamp": _ts(t),
+            }
+            for t, buckets, total in histograms
+        ]
+        response = await client.post("/api/batch", json={"items": items})
+        assert response.status_code == 200, response.text
+        seeded[session] = (version, plain_points, histograms)
+    return seeded
+
+
+def model(aggregation: str, points: list[Point], histograms: list[Histogram]) -> float:
+    if aggregation in ("sum", "count", "avg"):
+        total = sum(v for _, v in points) + sum(s for _, _, s in histograms)
+        n = len(points) + sum(sum(c for _, c in b) for _, b, _ in histograms)
+        return {"sum": total, "count": float(n), "avg": total / n}[aggregation]
+    return model_percentile(
+        int(aggregation[1:]), [v for _, v in points], [b for _, b, _ in histograms]
+    )
+
+
+@pytest.fixture
+def product() -> str:
+    return f"hist-{uuid.uuid4().hex[:8]}"
+
+
+AGGREGATIONS = ["p50", "p90", "p95", "p99", "sum", "count", "avg"]
+
+
+@pytest.mark.parametrize("aggregation", AGGREGATIONS)
+async def test_per_session_statistics_weigh_histograms(
+    client: httpx.AsyncClient, product: str, aggregation: str
+) -> None:
+    metric = f"h_{uuid.uuid4().hex[:6]}"
+    seeded = await seed(client, product, metric, random.Random(aggregation))
+    response = await client.get(
+        f"/api/metrics/series?name={metric}&product={product}&aggregation={aggregation}"
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    expected = {s: model(aggregation, p, h) for s, (_, p, h) in seeded.items()}
+    got = {p["session_id"]: p["value"] for p in body["points"]}
+    assert got == pytest.approx(expected, rel=1e-6, abs=1e-6)
+    assert body["peak"] == pytest.approx(max(expected.values()))
+    assert body["average"] == pytest.approx(statistics.fmean(expected.values()))
+
+
+@pytest.mark.parametrize("aggregation", AGGREGATIONS)
+async def test_daily_buckets_by_version_weigh_histograms(
+    client: httpx.AsyncClient, product: str, aggregation: str
+) -> None:
+    metric = f"h_{uuid.uuid4().hex[:6]}"
+    seeded = await seed(client, product, metric, random.Random("d" + aggregation))
+    partitions: dict[tuple[str, str], tuple[list[Point], list[Histogram]]] = {}
+    for version, points, histograms in seeded.values():
+        for t, v in points:
+            partitions.setdefault((version, _ts(t - t % 86_400)), ([], []))[0].append((t, v))
+        for h in histograms:
+            partitions.setdefault((version, _ts(h[0] - h[0] % 86_400)), ([], []))[1].append(h)
+    response = await client.get(
+        f"/api/metrics/series?name={metric}&product={product}&aggregation={aggregation}"
+        "&bucket=1d&group_by=version"
+    )
+    assert response.status_code == 200, response.text
+    got = {
+        (group["group"], point["timestamp"]): point["value"]
+        for group in response.json()["groups"]
+        for point in group["points"]
+    }
+    expected = {key: model(aggregation, *parts) for key, parts in partitions.items()}
+    assert got == pytest.approx(expected, rel=1e-6, abs=1e-6)
+    assert all(math.isfinite(v) for v in got.values())
