@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 
 import orjson
 
+from datacat.fingerprint import fingerprint
 from datacat.store import status as rules
 from datacat.store.metricquery import ExplorerResult, SeriesResult
 from datacat.store.repository import SessionFilter
@@ -97,7 +98,7 @@ def event_row(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def exception_view(name: str, data: Any) -> dict[str, str] | None:
-    """An ``exception`` event's type, message and traceback as text, ready to show."""
+    """An ``exception`` event's type, message, traceback as text and group, ready to show."""
     if name != "exception" or not isinstance(data, dict):
         return None
     trace = data.get("traceback")
@@ -107,6 +108,8 @@ def exception_view(name: str, data: Any) -> dict[str, str] | None:
         "type": str(data.get("type", "exception")),
         "message": str(data.get("message", "")),
         "traceback": str(trace or ""),
+        # Its group (``/exceptions/<fingerprint>``), by the rule ingest stored it with.
+        "group": fingerprint(data) or "",
     }
 
 

@@ -428,3 +428,16 @@ async def releases_page(
         rows = [release_row(i, r) for i, r in enumerate(found)]
     context = {"nav": "releases", "product": product, "rows": rows, "error": error}
     return _page(request, "releases.html", context, 422 if error else 200)
+
+
+# -- exceptions -----------------------------------------------------------------------
+
+
+def _include_exceptions() -> None:
+    """``datacat_web.exceptions`` uses this module's helpers, so it is imported last."""
+    from datacat_web import exceptions
+
+    router.include_router(exceptions.router)
+
+
+_include_exceptions()
