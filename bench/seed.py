@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -60,24 +60,37 @@ def _client(url: str, connections: int) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=url, limits=limits, timeout=120.0)
 
 
-async def _create_sessions(url: str, count: int, concurrency: int) -> list[str]:
-    ids: list[str] = []
+async def _create_sessions(
+    url: str, count: int, concurrency: int, body: Callable[[int], dict[str, Any]] | None
+) -> list[str]:
+    ids = [""] * count
+    todo = list(reversed(range(count)))
     async with _client(url, concurrency) as client:
 
-        async def worker(share: int) -> None:
-            for _ in range(share):
-                response = await client.post("/api/sessions")
+        async def worker() -> None:
+            while todo:
+                index = todo.pop()
+                json = body(index) if body is not None else None
+                response = await client.post("/api/sessions", json=json)
                 response.raise_for_status()
-                ids.append(response.json()["session_id"])
+                ids[index] = response.json()["session_id"]
 
-        shares = [count // concurrency + (i < count % concurrency) for i in range(concurrency)]
-        await asyncio.gather(*(worker(share) for share in shares if share))
+        await asyncio.gather(*(worker() for _ in range(min(concurrency, count))))
     return ids
 
 
-def create_sessions(url: str, count: int, concurrency: int = 16) -> list[str]:
-    """Open ``count`` sessions and return their ids (order not significant)."""
-    return asyncio.run(_create_sessions(url, count, concurrency))
+def create_sessions(
+    url: str,
+    count: int,
+    concurrency: int = 16,
+    body: Callable[[int], dict[str, Any]] | None = None,
+) -> list[str]:
+    """Open ``count`` sessions and return their ids, the ``i``-th made with ``body(i)``.
+
+    Without ``body`` every session is opened with no body (no product or version), as the
+    seed's client does; with it, e.g. ``{"product": ..., "version": ...}`` per index.
+    """
+    return asyncio.run(_create_sessions(url, count, concurrency, body))
 
 
 async def _post_batches(url: str, bodies: Sequence[bytes], concurrency: int) -> int:
