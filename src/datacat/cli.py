@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from typing import cast
 
-from datacat.commands import keys, prune, serve, transfer
+from datacat.commands import hooks, keys, prune, serve, transfer
 
 DESCRIPTION = (
     "datacat: sessions, state, events and metrics over HTTP. "
@@ -20,7 +20,7 @@ DESCRIPTION = (
     "SQLite and PostgreSQL. Every command takes --database-url."
 )
 
-COMMAND_MODULES = (serve, keys, prune, transfer)
+COMMAND_MODULES = (serve, keys, hooks, prune, transfer)
 
 
 def _parser() -> argparse.ArgumentParser:

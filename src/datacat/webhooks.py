@@ -1,11 +1,137 @@
-"""Webhooks on trouble (issue 13). Placeholder: filled in by the webhook work."""
+"""Webhooks on trouble (issue 13): the delivery loop every server process runs.
+
+Each pass, a poll interval apart: read the hooks (a tiny table: this is the "reload at
+most once a poll" cache — the writer never reads hooks, it only journals transitions,
+see ``store.transitions``), fan journalled transitions out to the outbox, look for new
+exception groups, then claim the deliveries that are due and send them, a few at once.
+Every step is safe with several processes (``store.hooks``), and everything that must
+survive a restart is in the database, so a killed server loses nothing: the next start
+picks up where the outbox says.
+
+Tunables are ``DATACAT_WEBHOOK_*`` variables read here (tests shorten the backoff):
+POLL_S (1), BACKOFF_S (10, doubling per failed attempt, at most an hour apart),
+MAX_ATTEMPTS (10), TIMEOUT_S (10 per request); DATACAT_PUBLIC_URL (unset) makes the
+session link in a delivery absolute.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import httpx
+
+from datacat import webhookrules as rules
 from datacat.settings import Settings
+from datacat.store.hooks import Delivery, HookStore, Outcome
 from datacat.store.repository import Repository
+from datacat.timefmt import now_us
+
+log = logging.getLogger(__name__)
+
+SENDS_AT_ONCE = 16
+LEASE_MARGIN_S = 30.0
+"""A claimed delivery is retried by another process if no answer is recorded within the
+request timeout plus this (the claimant died mid-send)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Tunables:
+    poll_s: float = 1.0
+    timeout_s: float = 10.0
+    public_url: str | None = None
+    retry: rules.Retry = field(default_factory=rules.Retry)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Tunables:
+        """Read ``DATACAT_WEBHOOK_*``; a malformed value is a ValueError naming it."""
+        env = os.environ if env is None else env
+        defaults = cls()
+
+        def number(name: str, default: float) -> float:
+            raw = env.get(f"DATACAT_WEBHOOK_{name}")
+            if raw is None:
+                return default
+            try:
+                value = float(raw)
+            except ValueError:
+                value = -1.0
+            if not value > 0:
+                raise ValueError(f"DATACAT_WEBHOOK_{name} must be a positive number; got {raw!r}")
+            return value
+
+        retry = rules.Retry(
+            base_s=number("BACKOFF_S", defaults.retry.base_s),
+            cap_s=defaults.retry.cap_s,
+            max_attempts=int(number("MAX_ATTEMPTS", defaults.retry.max_attempts)),
+        )
+        return cls(
+            poll_s=number("POLL_S", defaults.poll_s),
+            timeout_s=number("TIMEOUT_S", defaults.timeout_s),
+            public_url=env.get("DATACAT_PUBLIC_URL") or None,
+            retry=retry,
+        )
+
+
+async def send(
+    http: httpx.AsyncClient, url: str, secret: str, body: bytes, delivery_id: int | None
+) -> tuple[int | None, str | None]:
+    """POST one signed body; (HTTP status or None, error or None when it was a 2xx)."""
+    try:
+        response = await http.post(
+            url, content=body, headers=rules.headers(secret, body, now_us(), delivery_id)
+        )
+    except httpx.HTTPError as exc:
+        return None, rules.error_text(f"{type(exc).__name__}: {exc}")
+    if 200 <= response.status_code < 300:
+        return response.status_code, None
+    return response.status_code, rules.error_text(
+        f"HTTP {response.status_code}: {response.text[:200]}"
+    )
+
+
+async def _attempt(http: httpx.AsyncClient, delivery: Delivery) -> Outcome:
+    status, error = await send(http, delivery.url, delivery.secret, delivery.body, delivery.id)
+    return Outcome(delivery, status, error)
+
+
+async def deliver_once(store: HookStore, http: httpx.AsyncClient, tunables: Tunables) -> int:
+    """One pass of the loop; returns how many deliveries were attempted."""
+    hooks = await store.hooks()
+    await store.fan_out(hooks, tunables.public_url)
+    await store.scan_exceptions(hooks, tunables.public_url)
+    lease_us = int((tunables.timeout_s + LEASE_MARGIN_S) * 1_000_000)
+    attempted = 0
+    while claimed := await store.claim(lease_us, SENDS_AT_ONCE):
+        outcomes = await asyncio.gather(*(_attempt(http, item) for item in claimed))
+        await store.settle(outcomes, tunables.retry)
+        attempted += len(outcomes)
+        for outcome in outcomes:
+            if outcome.error is not None:
+                log.warning(
+                    "webhook delivery %d to hook %d failed (attempt %d): %s",
+                    outcome.delivery.id,
+                    outcome.delivery.hook_id,
+                    outcome.delivery.attempts,
+                    outcome.error,
+                )
+    return attempted
 
 
 async def run(repo: Repository, settings: Settings) -> None:
     """Deliver queued webhook calls until cancelled (started by the app's lifespan)."""
-    return None
+    try:
+        tunables = Tunables.from_env()
+    except ValueError as exc:
+        log.error("webhooks are off: %s", exc)
+        return
+    async with httpx.AsyncClient(timeout=tunables.timeout_s, follow_redirects=False) as http:
+        while True:
+            await asyncio.sleep(tunables.poll_s)
+            try:
+                await deliver_once(repo.hooks, http, tunables)
+            except Exception:  # the database is away or a bug: try again next poll
+                log.exception("webhook delivery pass failed")

@@ -24,12 +24,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from datacat.store import ids, logged
+from datacat.store import ids, logged, transitions
 from datacat.store import status as rules
 from datacat.store.chunkcache import ChunkCache
 from datacat.store.database import WRITE_OPTION, create_engine
 from datacat.store.eventsearch import EventQuery, run_event_search
 from datacat.store.exceptions import ExceptionStore
+from datacat.store.hooks import HookStore
+from datacat.store.hooktables import session_transitions
 from datacat.store.keys import KeyStore
 from datacat.store.metricquery import (
     ExplorerResult,
@@ -142,6 +144,7 @@ class Repository:
         self._writer = Writer(engine, self._lock)
         self.keys = KeyStore(engine, self._lock)
         self.exceptions = ExceptionStore(engine)  # groups (``store.exceptions``)
+        self.hooks = HookStore(engine, self._lock)
         self._pruner = Pruner(engine, self._lock)
 
     @classmethod
@@ -193,8 +196,12 @@ class Repository:
                         sessions.c.last_seen_us + sessions.c.heartbeat_timeout_s * 1_000_000 < now,
                     )
                     .values(status=rules.ABANDONED)
+                    .returning(sessions.c.pk)
                 )
-        return result.rowcount or 0
+                marked = [(pk, rules.ABANDONED) for pk in result.scalars()]
+                if marked:  # journalled with the change, for webhooks (``transitions``)
+                    await conn.execute(session_transitions.insert(), transitions.rows(marked, now))
+        return len(marked)
 
     async def delete_session(self, session_id: str) -> Removed:
         """Delete a session with its events, metrics and state history (``store.prune``);

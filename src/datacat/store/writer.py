@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from datacat import memory
 from datacat.store import status as rules
+from datacat.store import transitions
 from datacat.store.bulk import (
     EVENTS,
     HISTOGRAMS,
@@ -290,10 +291,10 @@ class Writer:
             names = [{"name": name} for name in sorted(planned.metric_names)]
             conn.execute(self._insert(metric_names).on_conflict_do_nothing(), names)
         self._touch(conn, planned, now)
+        # In this transaction: webhooks learn of a crash or hang exactly when it commits.
+        transitions.record(conn, transitions.trouble(rows, planned.rewrites), now)
 
-    def _applied_patches(
-        self, conn: Connection, group: list[_Unit]
-    ) -> set[tuple[int, str]]:
+    def _applied_patches(self, conn: Connection, group: list[_Unit]) -> set[tuple[int, str]]:
         """State patches in this group whose client id was applied before (a resend)."""
         keyed = [
             (self._pks[op.session_id], op.client_id)
