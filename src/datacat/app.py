@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import FastAPI
 
 import datacat_web
-from datacat import memory, observability, security, webhooks
+from datacat import memory, observability, promstats, security, webhooks
 from datacat.api import (
     batch,
     docs,
@@ -74,7 +74,9 @@ async def _sweep_forever(
             marked = await repo.sweep_abandoned()
         except Exception:  # a failed sweep is retried next interval; never kill the app
             log.exception("abandoned-session sweep failed")
+            promstats.sweep_failed()
             continue
+        promstats.sweep_done(marked)
         if marked:
             log.info("marked %d silent session(s) abandoned", marked)
 

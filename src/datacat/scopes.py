@@ -13,6 +13,8 @@ INGEST, READ, ADMIN = "ingest", "read", "admin"
 PAGE: Literal["page"] = "page"
 """A web UI page: a read key, by header or by the sign-in cookie."""
 
+PROMETHEUS_PATH = "/-/metrics"
+"""Prometheus's scrape: operational data, but it names products, so a read key."""
 OPEN_PATHS = ("/healthz", "/readyz", "/openapi.json", "/docs", "/redoc", "/signin", "/signout")
 OPEN_PREFIXES = ("/static/", "/docs/", "/favicon")
 _READ_METHODS = ("GET", "HEAD")
@@ -26,6 +28,8 @@ def required(method: str, path: str) -> str | None:
         if method == "DELETE" or path.startswith("/api/keys"):
             return ADMIN
         return READ if method in _READ_METHODS else INGEST
+    if path == PROMETHEUS_PATH:
+        return READ
     if path.startswith("/v1/"):
         return INGEST  # OpenTelemetry's OTLP/HTTP receivers
     if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from datacat.logformat import LogFormat
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DATACAT_", extra="ignore")
@@ -30,6 +32,20 @@ class Settings(BaseSettings):
         default=False,
         description="Name the answering process in an X-Datacat-Worker header (diagnostics, "
         "tests that must see several workers answer).",
+    )
+    log_format: LogFormat = Field(
+        default="text",
+        description="text for people, json for one JSON object per log line (time, level, "
+        "logger, message, request_id, exc_info).",
+    )
+    access_log: bool = Field(
+        default=False, description="Log every request (uvicorn's access log), in log_format."
+    )
+    metrics_top_products: int = Field(
+        default=20,
+        ge=1,
+        le=1000,
+        description="Products named in /-/metrics' datacat_sessions; the rest count as other.",
     )
     telemetry: bool = Field(
         default=False, description="FastAPI's OpenTelemetry spans, metrics and logs."

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import copy
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 
 from datacat.commands import Commands, apply_flags, database_option
 from datacat.settings import Settings
@@ -57,21 +62,60 @@ def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
     from uvicorn.config import LOGGING_CONFIG
 
-    # uvicorn configures only its own loggers; without this datacat's INFO lines (the
-    # sweeper's abandoned sessions, retention's deletions) went nowhere.
-    log_config = copy.deepcopy(LOGGING_CONFIG)
-    log_config["loggers"]["datacat"] = {
-        "handlers": ["default"],
-        "level": "INFO",
-        "propagate": False,
-    }
-    uvicorn.run(
-        "datacat.app:app",
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        log_level="info",
-        log_config=log_config,
-        access_log=False,
-    )
+    from datacat.logformat import log_config
+
+    with _prometheus_files(settings.workers):
+        uvicorn.run(
+            "datacat.app:app",
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            log_level="info",
+            log_config=log_config(LOGGING_CONFIG, settings.log_format),
+            access_log=settings.access_log,
+        )
     return 0
+
+
+_PROMETHEUS_PREFIX = "datacat-prometheus-"
+
+
+@contextlib.contextmanager
+def _prometheus_files(workers: int) -> Iterator[None]:
+    """With several workers, a fresh ``PROMETHEUS_MULTIPROC_DIR`` for this start.
+
+    prometheus_client sums the workers' counts from memory-mapped files in that directory;
+    it reads the variable when imported, so it is set here, before uvicorn starts the
+    workers (each a fresh interpreter that inherits it). Fresh, because files left by an
+    earlier start would be added in as if this one had counted them. Removed on the way
+    out; a server killed outright leaves its directory, which the next start removes (the
+    name carries the pid of the process that made it).
+    """
+    if workers <= 1:
+        yield
+        return
+    _remove_orphans(Path(tempfile.gettempdir()))
+    directory = tempfile.mkdtemp(prefix=f"{_PROMETHEUS_PREFIX}{os.getpid()}-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    try:
+        yield
+    finally:
+        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _remove_orphans(parent: Path) -> None:
+    for directory in parent.glob(f"{_PROMETHEUS_PREFIX}*-*"):
+        pid = directory.name[len(_PROMETHEUS_PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
