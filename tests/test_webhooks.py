@@ -315,6 +315,22 @@ def test_a_transition_survives_kill_9_before_delivery(database: str, tmp_path: P
     assert_signed(receiver.received[0], hook.secret)
 
 
+def test_two_workers_send_each_delivery_once(database: str) -> None:
+    """Both workers run the delivery loop on one database: each claim is exclusive."""
+    with receiving() as receiver:
+        add_hook(database, receiver.url, "crashed,hung")
+        with datacat_server(database, "--workers", "2", env=FAST) as server:
+            api = Api(server)
+            crashed = [api.crash(product="pair") for _ in range(8)]
+            hung = api.session(product="pair")
+            api.event(hung, "application_appears_hung")
+            eventually(lambda: len(receiver.received), 9)
+            sentinel = api.crash(product="pair")
+            eventually(lambda: len(receiver.of("crashed", sentinel)), 1)
+    sent = sorted(body["session_id"] for body in receiver.bodies())
+    assert sent == sorted([*crashed, hung, sentinel])
+
+
 def test_product_filter(database: str) -> None:
     with receiving() as receiver:
         add_hook(database, receiver.url, "crashed", "--product", "wanted")
