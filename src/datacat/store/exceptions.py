@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select, tuple_
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from datacat.store.tables import events, sessions
@@ -93,7 +93,11 @@ def _conditions(query: GroupQuery) -> list[ColumnElement[bool]]:
     if query.version is not None:
         of_session.append(sessions.c.version == query.version)
     if of_session:
-        conditions.append(events.c.session_pk.in_(select(sessions.c.pk).where(*of_session)))
+        # ``session_pk + 0``: not an indexable term, so the plan stays on the fingerprint
+        # index. Otherwise SQLite reads a big product's events through ix_events_session
+        # (every event of its sessions, exceptions or not: 800 ms at 1M events).
+        of_sessions = select(sessions.c.pk).where(*of_session)
+        conditions.append((events.c.session_pk + 0).in_(of_sessions))
     return conditions
 
 
@@ -209,10 +213,19 @@ class ExceptionStore:
             return {}
         by_fingerprint = {group.fingerprint: group for group in groups}
         conditions = _conditions(query)
-        latest_keys = [(group.fingerprint, group.last_seen_us) for group in groups]
+        # One index seek per group: SQLite scans the whole table for a row-value
+        # ``(fingerprint, ts_us) IN (...)`` (92 ms at 1M events), not for an OR (0.8 ms).
+        at_latest = or_(
+            *(
+                and_(
+                    events.c.fingerprint == group.fingerprint, events.c.ts_us == group.last_seen_us
+                )
+                for group in groups
+            )
+        )
         latest = (
             select(events.c.fingerprint, events.c.id, events.c.data)
-            .where(tuple_(events.c.fingerprint, events.c.ts_us).in_(latest_keys), *conditions)
+            .where(at_latest, *conditions)
             .order_by(events.c.id)
         )
         data: dict[str, dict[str, Any] | None] = {}
@@ -224,15 +237,12 @@ class ExceptionStore:
                 kind, message = value.get("type"), value.get("message")
                 group.type = kind if isinstance(kind, str) else None
                 group.message = message if isinstance(message, str) else None
-        pairs = (
-            select(events.c.fingerprint, events.c.session_pk)
-            .where(events.c.fingerprint.in_(list(by_fingerprint)), *conditions)
-            .distinct()
-            .subquery()
-        )
+        # A plain join beats DISTINCT pairs first (17 vs 34 ms for 50 groups holding 50k
+        # occurrences): each session row is one primary-key lookup; the DISTINCT is the cost.
         releases = (
-            select(pairs.c.fingerprint, sessions.c.product, sessions.c.version)
-            .select_from(pairs.join(sessions, sessions.c.pk == pairs.c.session_pk))
+            select(events.c.fingerprint, sessions.c.product, sessions.c.version)
+            .select_from(events.join(sessions, sessions.c.pk == events.c.session_pk))
+            .where(events.c.fingerprint.in_(list(by_fingerprint)), *conditions)
             .distinct()
         )
         versions: dict[str, set[str]] = {fp: set() for fp in by_fingerprint}
