@@ -102,7 +102,8 @@ def _range(query: EventQuery, scan: bool = False) -> list[ColumnElement[bool]]:
         conditions.append(ts < query.until_us)
     if query.after is not None:
         ts_us, event_id = query.after
-        conditions.append(or_(ts < ts_us, and_(ts == ts_us, events.c.id < event_id)))
+        # The bare upper bound lets the planner read it as a range of the index.
+        conditions.append(and_(ts <= ts_us, or_(ts < ts_us, events.c.id < event_id)))
     return conditions
 
 
