@@ -26,15 +26,16 @@ The data, deterministic per session index:
 - three products, five versions (newer ones hold more sessions);
 - a state per session (a third with "space probe" among ``window_state.open``, a third
   with ``application.status == "running"``, so each state filter matches about a third);
-- a ``started`` event, then ``--events`` in all of levelled events spread over the last
-  week (names, levels debug..error, messages with numbers, categories, some labels);
+- each session runs 6 hours, starting some time in the last week: a ``started`` event at
+  its start, then ``--events`` in all of levelled events during the run (names, levels
+  debug..error, messages with numbers, categories, some labels);
   ``sync_failed`` messages contain "timed out" (about 1 event in 34);
 - 5% of sessions raise 1-3 exceptions with structured frames (36 causes: 12 types x 3 code
   paths, line numbers shifting), a quarter of them fatally; 2% hung then recovered, 0.5%
   are still hung; 70% ended, 10% ended as crashed, the rest active;
 - ``points / sessions`` metric points: ``memory_usage`` (MB) and ``cpu_usage`` (%) gauges
   within the last hour (the dashboard's "last hour" counts cover them), and ``frame_time``
-  timers in ms tagged ``gpu``, spread over the last week (what buckets and groups draw).
+  timers in ms tagged ``gpu``, during each run (a week in all: what buckets draw).
 
 Rows for endpoints the server lacks (a 404: the exceptions pages before they land) are
 left out with the reason on stderr.
@@ -101,6 +102,9 @@ EXCEPTION_PATHS = (
     ("app/render.py", "draw_frame"),
 )
 WEEK_MS = 7 * 24 * 3600 * 1000
+RUN_MS = 6 * 3600 * 1000
+"""Each session's events and frame times fall within 6 hours after its start, and the
+starts spread over the last week: the newest events are of every kind, as in real use."""
 EVENTS_PER_SESSION = 30
 
 
@@ -147,8 +151,12 @@ def _exception(rng: random.Random, fatal: bool) -> dict[str, Any]:
             "message": message, "category": "crash"}  # fmt: skip
 
 
-def _events(s: int, count: int, rng: random.Random, now: datetime) -> Iterator[dict[str, Any]]:
-    """``count`` levelled events over the last week, then the session's special ones."""
+def _during(start: datetime, rng: random.Random) -> str:
+    return _stamp(start + timedelta(milliseconds=rng.randrange(RUN_MS)))
+
+
+def _events(s: int, count: int, rng: random.Random, start: datetime) -> Iterator[dict[str, Any]]:
+    """``count`` levelled events during the run, then the session's special ones."""
     weights = [k[3] for k in EVENT_KINDS]
     for _ in range(count):
         name, level, template, _weight = rng.choices(EVENT_KINDS, weights)[0]
@@ -157,19 +165,24 @@ def _events(s: int, count: int, rng: random.Random, now: datetime) -> Iterator[d
             "level": level,
             "message": template.format(n=rng.randrange(1, 500)),
             "category": rng.choice(CATEGORIES),
-            "timestamp": _stamp(now - timedelta(milliseconds=rng.randrange(WEEK_MS))),
+            "timestamp": _during(start, rng),
         }
         if rng.random() < 0.1:
             item["labels"] = ["beta"] if rng.random() < 0.5 else ["beta", "eu"]
         yield item
     if s % 20 == 7:  # ~5% of sessions raise; a quarter of those fatally (crashed)
         for k in range(1 + s % 3):
-            yield _exception(rng, fatal=(s % 80 == 7 and k == 0))
+            yield {
+                **_exception(rng, fatal=(s % 80 == 7 and k == 0)),
+                "timestamp": _during(start, rng),
+            }
     if s % 50 == 11:  # hung, then recovered (active again, "ever hung")
-        yield {"name": rules.HUNG_EVENT, "level": "warning"}
-        yield {"name": rules.RECOVERED_EVENT, "level": "info"}
+        hung = start + timedelta(milliseconds=rng.randrange(RUN_MS - 60_000))
+        yield {"name": rules.HUNG_EVENT, "level": "warning", "timestamp": _stamp(hung)}
+        recovered = _stamp(hung + timedelta(seconds=30))
+        yield {"name": rules.RECOVERED_EVENT, "level": "info", "timestamp": recovered}
     elif s % 200 == 13:  # still hung
-        yield {"name": rules.HUNG_EVENT, "level": "warning"}
+        yield {"name": rules.HUNG_EVENT, "level": "warning", "timestamp": _during(start, rng)}
 
 
 def _items(ids: list[str], points: int, events: int) -> Iterator[dict[str, Any]]:
@@ -187,16 +200,22 @@ def _items(ids: list[str], points: int, events: int) -> Iterator[dict[str, Any]]
             "session_id": session_id,
             "state": {"window_state": {"open": windows}, "application": {"status": status}},
         }
-        yield {"op": "event", "session_id": session_id, "name": "started", "data": {"n": s}}
+        start = now - timedelta(milliseconds=rng.randrange(RUN_MS, WEEK_MS))
+        yield {
+            "op": "event",
+            "session_id": session_id,
+            "name": "started",
+            "data": {"n": s},
+            "timestamp": _stamp(start),
+        }
         n_events = events_each + (1 if s < events_extra else 0)
-        for event in _events(s, n_events, rng, now):
+        for event in _events(s, n_events, rng, start):
             yield {"op": "event", "session_id": session_id, **event}
         count = per_session + (1 if s < extra else 0)
         tags = {"gpu": GPUS[s % len(GPUS)]}
         for j in range(count):
             kind = j % 3
             if kind == 2:  # frame times: a week of them, for buckets worth drawing
-                moment = now - timedelta(milliseconds=rng.randrange(WEEK_MS))
                 yield {
                     "op": "metric",
                     "session_id": session_id,
@@ -205,7 +224,7 @@ def _items(ids: list[str], points: int, events: int) -> Iterator[dict[str, Any]]
                     "kind": "timer",
                     "unit": "ms",
                     "tags": tags,
-                    "timestamp": _stamp(moment),
+                    "timestamp": _during(start, rng),
                 }
                 continue
             moment = now - timedelta(milliseconds=span_ms * (count - j) / max(count, 1))
