@@ -39,6 +39,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationSc
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
 from opentelemetry.proto.metrics.v1.metrics_pb2 import (
     AGGREGATION_TEMPORALITY_CUMULATIVE,
+    ExponentialHistogramDataPoint,
     Metric,
     NumberDataPoint,
     ResourceMetrics,
@@ -50,6 +51,7 @@ from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
 from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation, View
 from opentelemetry.sdk.resources import Resource
 
 from datacat import otlpmap
@@ -200,21 +202,29 @@ def test_sdk_metrics_become_gauges_counter_deltas_and_histograms(keyed: Keyed) -
     )
     # An interval nobody waits for: each force_flush is one collection, one export.
     reader = PeriodicExportingMetricReader(exporter, export_interval_millis=3_600_000)
-    provider = MeterProvider(resource=_resource(product), metric_readers=[reader])
+    exponential = View(
+        instrument_name="latency_exp", aggregation=ExponentialBucketHistogramAggregation()
+    )
+    provider = MeterProvider(
+        resource=_resource(product), metric_readers=[reader], views=[exponential]
+    )
     meter = provider.get_meter("probe.meter")
     gauge = meter.create_gauge("queue_depth", unit="items")
     counter = meter.create_counter("requests")
     histogram = meter.create_histogram("latency", unit="ms")
+    histogram_exp = meter.create_histogram("latency_exp", unit="ms")
     try:
         gauge.set(3.5)
         counter.add(2, {"route": "/a"})
         counter.add(3, {"route": "/a"})
         counter.add(7, {"route": "/b"})
-        histogram.record(10)
-        histogram.record(20)
+        for value in (10, 20):
+            histogram.record(value)
+            histogram_exp.record(value)
         assert provider.force_flush()
         counter.add(4, {"route": "/a"})
         histogram.record(40)
+        histogram_exp.record(40)  # widens the range: the SDK downscales its buckets
         assert provider.force_flush()
     finally:
         provider.shutdown()
@@ -239,11 +249,29 @@ def test_sdk_metrics_become_gauges_counter_deltas_and_histograms(keyed: Keyed) -
     # the second flush and the shutdown's), which adds nothing and is not stored.
     assert by_route == {"route=/a": [5.0, 4.0], "route=/b": [7.0]}
 
+    # Each export's new observations: 10 and 20, then 40 (a mean per row, buckets apart).
     latency = keyed.metrics(sid, "latency")
     assert [(m["kind"], m["unit"], m["value"]) for m in latency] == [
         ("histogram", "ms", 15.0),
         ("histogram", "ms", 40.0),
     ]
+
+    def statistic(name: str, aggregation: str) -> float:
+        series = keyed.get(
+            "/api/metrics/series", name=name, aggregation=aggregation, session_id=sid
+        )
+        (point,) = series["points"]
+        return float(point["value"])
+
+    # The SDK's default bounds hold 10 in (5, 10], 20 in (10, 25] and 40 in (25, 50]: the
+    # median's rank 1.5 lies halfway through (10, 25], as Prometheus interpolates.
+    assert statistic("latency", "count") == 3
+    assert statistic("latency", "sum") == 70
+    assert statistic("latency", "p50") == pytest.approx(17.5)
+    # Exponential buckets are narrow (a few %): the median lands in the one holding 20.
+    assert statistic("latency_exp", "count") == 3
+    assert statistic("latency_exp", "sum") == pytest.approx(70)
+    assert statistic("latency_exp", "p50") == pytest.approx(20, rel=0.05)
 
 
 def test_the_documented_examples_are_stored(keyed: Keyed) -> None:
@@ -577,6 +605,43 @@ def test_a_zip_bomb_is_refused_without_being_inflated() -> None:
     finally:
         tracemalloc.stop()
     assert peak < 2_000_000
+
+
+def test_exponential_buckets_become_explicit_ones() -> None:
+    """Scale 0: base 2, positive bucket i counts (2**i, 2**(i+1)]."""
+    point = ExponentialHistogramDataPoint(
+        scale=0,
+        count=3,
+        sum=40.0,
+        positive=ExponentialHistogramDataPoint.Buckets(offset=3, bucket_counts=[1, 2]),
+    )
+    # The lowest bucket's lower bound (8) is kept as an empty bucket, or readers would
+    # spread its observations from 0.
+    assert otlpmap._exponential(point) == ((8.0, 16.0, 32.0), (0.0, 1.0, 2.0))
+    point = ExponentialHistogramDataPoint(
+        scale=1,
+        count=4,
+        zero_count=1,
+        zero_threshold=0.5,
+        negative=ExponentialHistogramDataPoint.Buckets(offset=0, bucket_counts=[1, 1]),
+        positive=ExponentialHistogramDataPoint.Buckets(offset=0, bucket_counts=[1]),
+    )
+    root2 = 2**0.5
+    assert otlpmap._exponential(point) == (
+        (-root2, -1.0, 0.5, root2),
+        (1.0, 1.0, 1.0, 1.0),
+    )
+    assert otlpmap._exponential(
+        ExponentialHistogramDataPoint(
+            scale=-10, positive=ExponentialHistogramDataPoint.Buckets(offset=2, bucket_counts=[1])
+        )
+    ) == ((), ())  # 2**1024 overflows: mean and count only
+
+
+def test_a_downscaled_layout_is_subtracted_bucket_by_bucket() -> None:
+    before = otlpmap.SeriesPoint(1, (30.0, 2.0, 1.0, 1.0), (10.0, 20.0))
+    now = otlpmap.SeriesPoint(1, (70.0, 3.0, 2.0, 1.0), (20.0, 40.0))
+    assert otlpmap._delta(before, now) == (40.0, 1.0, 0.0, 1.0)
 
 
 def test_inflate_stops_at_the_limit_and_reads_every_member() -> None:

@@ -17,9 +17,11 @@ The rules (issue 13, item 1):
 - **Metrics.** Gauges → ``gauge``; monotonic sums → ``counter`` deltas (a cumulative
   series is turned into deltas against the last point seen, see :class:`SeriesMemory`);
   non-monotonic cumulative sums are a current value, so ``gauge``; histograms (explicit,
-  exponential) and summaries → one ``histogram`` observation: the mean of the new
-  observations (sum / count since the last point). A cumulative point that adds nothing
-  (an exporter re-sends every series on every interval) is not stored. Data point attributes → tags
+  and exponential ones as explicit buckets) → a pre-aggregated ``histogram`` of the new
+  observations (buckets, sum and count since the last point; ``datacat.histogram``); a
+  summary, which has no buckets, → its mean as one ``histogram`` observation. A
+  cumulative point that adds nothing (an exporter re-sends every series on every
+  interval) is not stored. Data point attributes → tags
   ``key=value``.
 - **Retries never duplicate.** Every op carries a client id hashed from the record as
   sent (with its resource and scope), so an exporter's resend is recognised as a repeat.
@@ -33,10 +35,11 @@ success.
 from __future__ import annotations
 
 import base64
+import bisect
 import hashlib
 import math
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +60,7 @@ from pydantic import ValidationError
 from datacat.api import toops
 from datacat.api.schemas import MAX_MESSAGE, EventIn, MetricIn
 from datacat.fingerprint import EXCEPTION_EVENT
+from datacat.histogram import MAX_BUCKETS
 from datacat.limits import Limits
 from datacat.store.ops import CreateSession, LogEvent, LogMetric
 from datacat.timefmt import to_rfc3339
@@ -304,11 +308,16 @@ def _exception_data(attributes: dict[str, Any], severity_number: int) -> dict[st
 SeriesKey = tuple[str, str, str]
 """(session id, metric name, attributes as canonical JSON)."""
 
+Bounds = tuple[float | None, ...]
+"""A histogram's bucket upper bounds (``le``), ascending; None is +Inf."""
+
 
 @dataclass(frozen=True, slots=True)
 class SeriesPoint:
     start_ns: int
     totals: tuple[float, ...]
+    """(value,) for a sum; (sum, count, *bucket counts) for a histogram."""
+    bounds: Bounds = ()
 
 
 class SeriesMemory:
@@ -335,14 +344,30 @@ class SeriesMemory:
             del self._points[next(iter(self._points))]
 
 
+def _upper(le: float | None) -> float:
+    return math.inf if le is None else le
+
+
+def rebucket(counts: Sequence[float], bounds: Bounds, onto: Bounds) -> list[float]:
+    """``counts`` over ``bounds`` re-counted over ``onto``, each old bucket into the first
+    new one whose bound reaches its own. Exact when the new layout is coarser (an
+    exponential histogram only ever downscales, merging whole buckets)."""
+    uppers = [_upper(le) for le in onto]
+    out = [0.0] * len(onto)
+    for le, count in zip(bounds, counts, strict=True):
+        out[min(bisect.bisect_left(uppers, _upper(le)), len(out) - 1)] += count
+    return out
+
+
 def _delta(before: SeriesPoint | None, now: SeriesPoint) -> tuple[float, ...]:
-    if (
-        before is None
-        or before.start_ns != now.start_ns
-        or any(new < old for new, old in zip(now.totals, before.totals, strict=True))
-    ):
+    if before is None or before.start_ns != now.start_ns:
         return now.totals
-    return tuple(new - old for new, old in zip(now.totals, before.totals, strict=True))
+    previous = before.totals
+    if before.bounds != now.bounds:
+        moved = rebucket(previous[2:], before.bounds, now.bounds)
+        previous = (*previous[:2], *moved)
+    delta = tuple(new - old for new, old in zip(now.totals, previous, strict=True))
+    return now.totals if any(change < 0 for change in delta) else delta
 
 
 def map_metrics(
@@ -370,8 +395,9 @@ class _Point:
     attributes: dict[str, Any]
     start_ns: int
     time_ns: int
-    totals: tuple[float, ...]  # (value,) or (sum, count)
+    totals: tuple[float, ...]  # as SeriesPoint's
     raw: bytes
+    bounds: Bounds = ()
 
 
 def _points(metric: Metric) -> tuple[str, bool, Sequence[_Point]] | str:
@@ -396,18 +422,12 @@ def _points(metric: Metric) -> tuple[str, bool, Sequence[_Point]] | str:
         cumulative = (
             data == "summary" or kind.aggregation_temporality == AGGREGATION_TEMPORALITY_CUMULATIVE
         )
-        points = [
-            _Point(
-                attributes_of(p.attributes),
-                p.start_time_unix_nano,
-                p.time_unix_nano,
-                (p.sum, float(p.count)),
-                p.SerializeToString(deterministic=True),
-            )
-            for p in kind.data_points
-            if _recorded(p)
-        ]
-        return "histogram", cumulative, points
+        layout = _BUCKETS.get(data, _no_buckets)
+        return (
+            "histogram",
+            cumulative,
+            [_histogram(p, layout) for p in kind.data_points if _recorded(p)],
+        )
     return "a metric needs one of gauge, sum, histogram, exponential_histogram, summary"
 
 
@@ -424,6 +444,79 @@ def _number(point: Any) -> _Point:
         (float(value),),
         point.SerializeToString(deterministic=True),
     )
+
+
+Layout = tuple[Bounds, tuple[float, ...]]
+
+
+def _histogram(point: Any, layout: Callable[[Any], Layout]) -> _Point:
+    bounds, counts = layout(point)
+    return _Point(
+        attributes_of(point.attributes),
+        point.start_time_unix_nano,
+        point.time_unix_nano,
+        (point.sum, float(point.count), *counts),
+        point.SerializeToString(deterministic=True),
+        bounds,
+    )
+
+
+def _no_buckets(point: Any) -> Layout:
+    return (), ()  # a summary's quantiles are not buckets: its mean and count only
+
+
+def _explicit(point: Any) -> Layout:
+    """Bucket i counts (bounds[i-1], bounds[i]], the last one up to +Inf: datacat's rule."""
+    bounds: Bounds = (*point.explicit_bounds, None)
+    if len(point.bucket_counts) != len(bounds):
+        return (), ()  # no buckets sent (or a malformed layout): mean and count only
+    return bounds, tuple(float(n) for n in point.bucket_counts)
+
+
+def _exponential(point: Any) -> Layout:
+    """Exponential buckets as explicit ones: positive bucket i counts (base**i,
+    base**(i+1)] with base = 2**(2**-scale); negative ones mirror them; the zero bucket
+    ends at the zero threshold. A layout whose bounds overflow keeps mean and count only."""
+    try:
+        base = 2.0 ** (2.0**-point.scale)
+        negative = point.negative
+        bounds: list[float | None] = []
+        counts: list[float] = []
+        for index in range(len(negative.bucket_counts) - 1, -1, -1):
+            bounds.append(-(base ** (negative.offset + index)))
+            counts.append(float(negative.bucket_counts[index]))
+        positive = point.positive
+        if point.zero_count or counts:
+            bounds.append(point.zero_threshold)
+            counts.append(float(point.zero_count))
+        elif positive.bucket_counts:
+            bounds.append(base**positive.offset)  # the lowest bucket's lower bound
+            counts.append(0.0)
+        for index, count in enumerate(positive.bucket_counts):
+            bounds.append(base ** (positive.offset + index + 1))
+            counts.append(float(count))
+    except OverflowError:
+        return (), ()
+    if not all(math.isfinite(le) for le in bounds if le is not None):
+        return (), ()
+    return tuple(bounds), tuple(counts)
+
+
+_BUCKETS: dict[str, Callable[[Any], Layout]] = {
+    "histogram": _explicit,
+    "exponential_histogram": _exponential,
+}
+
+
+def _coarsened(buckets: list[tuple[float | None, int]]) -> list[tuple[float | None, int]]:
+    """At most ``MAX_BUCKETS``: neighbours merged pairwise (each pair keeps the upper
+    bound), a coarser but still exact histogram."""
+    while len(buckets) > MAX_BUCKETS:
+        buckets = [
+            (buckets[min(i + 1, len(buckets) - 1)][0], sum(n for _, n in buckets[i : i + 2]))
+            for i in range(0, len(buckets), 2)
+        ]
+    return buckets
 
 
 def _map_metric(
@@ -444,32 +537,38 @@ def _map_metric(
         totals = point.totals
         if cumulative:
             key = (session_id, name, orjson.dumps(attributes, option=orjson.OPT_SORT_KEYS).decode())
-            now = SeriesPoint(point.start_ns, totals)
+            now = SeriesPoint(point.start_ns, totals, point.bounds)
             totals = _delta(mapped.series.get(key) or memory.get(key), now)
             mapped.series[key] = now
+        fields: dict[str, Any] = {"kind": kind}
         if kind == "histogram":
-            total, count = totals
+            total, count = totals[0], round(totals[1])
             if count <= 0:
                 continue  # no new observations since the last point
-            value = total / count
+            fields["value"] = total / count
+            if point.bounds:
+                counts = [round(n) for n in totals[2:]]
+                fields["buckets"] = [
+                    {"le": le, "count": n}
+                    for le, n in _coarsened([*zip(point.bounds, counts, strict=True)])
+                ]
+                fields["sum"], fields["count"] = total, sum(counts)
         else:
-            (value,) = totals
-            if cumulative and value == 0:
+            fields["value"] = totals[0]
+            if cumulative and totals[0] == 0:
                 continue  # a running total re-sent unchanged: nothing happened
-        if not math.isfinite(value):
+        if not math.isfinite(fields["value"]):
             mapped.reject(what, "the value is not a finite number")
             continue
-        body_fields = {
+        fields |= {
             "name": name,
-            "value": value,
             "tags": [f"{key}={_text(item)}" for key, item in attributes.items()] or None,
             "timestamp": _ts(point.time_ns),
             "id": source.client_id(name.encode(), point.raw),
-            "kind": kind,
             "unit": unit,
         }
         try:
-            op = toops.metric(session_id, MetricIn.model_validate(body_fields))
+            op = toops.metric(session_id, MetricIn.model_validate(fields))
         except ValidationError as exc:
             mapped.reject(what, _first_error(exc))
             continue
