@@ -14,10 +14,13 @@ order their trouble was recorded, so a repeat of an earlier one would have come 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import hmac
 import http.server
 import io
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
@@ -410,3 +413,48 @@ def test_signature_is_github_style_hmac() -> None:
     assert rules.headers("whsec_k", body, 1_700_000_000_123_456, 7)["X-Datacat-Timestamp"] == (
         "1700000000"
     )
+
+
+async def test_a_failing_pass_logs_one_traceback_then_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The database failing every pass (here: the hooks table gone) gives one traceback,
+    then a warning line per pass, and a line when passes work again."""
+    from sqlalchemy import text
+
+    from datacat import webhooks
+    from datacat.settings import Settings
+    from datacat.store.migrate import upgrade
+    from datacat.store.repository import Repository
+
+    monkeypatch.setenv("DATACAT_WEBHOOK_POLL_S", "0.01")
+    repo = Repository.from_url(f"sqlite+aiosqlite:///{tmp_path / 'loop.db'}")
+    await upgrade(repo.engine)
+    await repo.start()
+    async with repo.engine.begin() as conn:
+        await conn.execute(text("ALTER TABLE webhooks RENAME TO webhooks_away"))
+    caplog.set_level("INFO", logger="datacat.webhooks")
+    loop = asyncio.create_task(webhooks.run(repo, Settings()))
+
+    async def logged(level: str, at_least: int) -> list[logging.LogRecord]:
+        for _ in range(2000):
+            found = [r for r in caplog.records if r.levelname == level]
+            if len(found) >= at_least:
+                return found
+            await asyncio.sleep(0.01)
+        levels = [r.levelname for r in caplog.records]
+        raise AssertionError(f"fewer than {at_least} {level} records: {levels[:20]}")
+
+    try:
+        await logged("WARNING", 3)
+        async with repo.engine.begin() as conn:
+            await conn.execute(text("ALTER TABLE webhooks_away RENAME TO webhooks"))
+        (recovered,) = await logged("INFO", 1)
+    finally:
+        loop.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await loop
+        await repo.close()
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and errors[0].exc_info is not None
+    assert recovered.getMessage() == "webhook delivery passes work again"

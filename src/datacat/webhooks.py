@@ -128,10 +128,22 @@ async def run(repo: Repository, settings: Settings) -> None:
     except ValueError as exc:
         log.error("webhooks are off: %s", exc)
         return
+    failing = False
     async with httpx.AsyncClient(timeout=tunables.timeout_s, follow_redirects=False) as http:
         while True:
             await asyncio.sleep(tunables.poll_s)
             try:
                 await deliver_once(repo.hooks, http, tunables)
-            except Exception:  # the database is away or a bug: try again next poll
-                log.exception("webhook delivery pass failed")
+            except Exception as exc:  # the database is away or a bug: try again next poll
+                # The whole traceback once, then a line per pass, not a traceback a second.
+                if failing:
+                    log.warning("webhook delivery pass failed again: %s", exc)
+                else:
+                    log.exception(
+                        "webhook delivery pass failed; retrying every %g s", tunables.poll_s
+                    )
+                failing = True
+                continue
+            if failing:
+                log.info("webhook delivery passes work again")
+                failing = False
