@@ -49,8 +49,8 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import (
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource as ResourceProto
 from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
 from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics import Counter, Histogram, MeterProvider
+from opentelemetry.sdk.metrics.export import AggregationTemporality, PeriodicExportingMetricReader
 from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation, View
 from opentelemetry.sdk.resources import Resource
 
@@ -193,12 +193,21 @@ def test_sdk_logs_become_levelled_events_and_a_grouped_exception(keyed: Keyed) -
     assert (group["type"], group["occurrences"], group["sessions"]) == ("KeyError", 2, 1)
 
 
-def test_sdk_metrics_become_gauges_counter_deltas_and_histograms(keyed: Keyed) -> None:
+DELTA = {kind: AggregationTemporality.DELTA for kind in (Counter, Histogram)}
+
+
+@pytest.mark.parametrize("temporality", ["cumulative", "delta"])
+def test_sdk_metrics_become_gauges_counter_deltas_and_histograms(
+    keyed: Keyed, temporality: str
+) -> None:
+    """The SDK's default (cumulative: running totals the server turns into deltas) and
+    delta temporality (what the README recommends with several workers) store the same."""
     product = _product()
     exporter = OTLPMetricExporter(
         endpoint=keyed.url + "/v1/metrics",
         headers=bearer(keyed.ingest),
         compression=Compression.Gzip,
+        preferred_temporality=DELTA if temporality == "delta" else None,
     )
     # An interval nobody waits for: each force_flush is one collection, one export.
     reader = PeriodicExportingMetricReader(exporter, export_interval_millis=3_600_000)
