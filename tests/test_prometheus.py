@@ -60,7 +60,11 @@ def server_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     folder = tmp_path_factory.mktemp(f"prometheus-{request.param}")
-    env = {"DATACAT_METRICS_TOP_PRODUCTS": "2", "DATACAT_SWEEP_INTERVAL_S": "0.2"}
+    env = {
+        "DATACAT_METRICS_TOP_PRODUCTS": "2",
+        "DATACAT_METRICS_TOP_RELEASES": "2",
+        "DATACAT_SWEEP_INTERVAL_S": "0.2",
+    }
     with (
         fresh_database(request.param, folder, "prometheus") as database_url,
         datacat_server(database_url, env=env) as server,
@@ -80,7 +84,8 @@ def test_a_scrape_counts_every_request_by_route_template_and_status(server_url: 
     # Products: a 3 times, b twice, c and d once, one without; the top two keep their names.
     sessions: dict[str, list[str]] = {}
     for product, count in (("a", 3), ("b", 2), ("c", 1), ("d", 1), (None, 1)):
-        body = {"product": product} if product else None
+        version = "1.0" if product in ("a", "b") else "0.9"
+        body = {"product": product, "version": version} if product else None
         for _ in range(count):
             created = call("POST", "/api/sessions", "/api/sessions", body)
             sessions.setdefault(product or "", []).append(created.json()["session_id"])
@@ -139,6 +144,15 @@ def test_a_scrape_counts_every_request_by_route_template_and_status(server_url: 
     assert sessions_by["other", "active"] == 2  # d and the one without a product
     assert sessions_by["other", "crashed"] == 1  # c
     assert sessions_by["a", "hung"] == 0, "every status of a named product, zeros too"
+    # The two releases with the latest activity: c 0.9 (ended last), then a 1.0.
+    releases = {
+        (dict(labels)["product"], dict(labels)["version"], dict(labels)["status"]): n
+        for (name, labels), n in samples.items()
+        if name == "datacat_release_sessions"
+    }
+    assert {(p, v) for p, v, _ in releases} == {("c", "0.9"), ("a", "1.0")}
+    assert releases["c", "0.9", "crashed"] == 1 and releases["c", "0.9", "ended"] == 0
+    assert releases["a", "1.0", "active"] == 3 and releases["a", "1.0", "crashed"] == 0
     assert value(samples, "datacat_database_up") == 1
     assert value(samples, "datacat_database_size_bytes") > 10_000
 

@@ -189,7 +189,15 @@ class _VitalsCollector(Collector):
         )
         for (product, status), count in sorted(self.vitals.sessions.items()):
             sessions.add_metric((product, status), count)
-        families = [up, sessions]
+        releases = GaugeMetricFamily(
+            "datacat_release_sessions",
+            "Sessions by product, version and status, for the releases with the most recent "
+            "activity; crash-free rate = 1 - crashed / all.",
+            labels=("product", "version", "status"),
+        )
+        for labels, count in sorted(self.vitals.releases.items()):
+            releases.add_metric(labels, count)
+        families = [up, sessions, releases]
         if self.vitals.database_bytes is not None:
             families.append(
                 GaugeMetricFamily(

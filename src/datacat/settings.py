@@ -47,6 +47,13 @@ class Settings(BaseSettings):
         le=1000,
         description="Products named in /-/metrics' datacat_sessions; the rest count as other.",
     )
+    metrics_top_releases: int = Field(
+        default=20,
+        ge=0,
+        le=1000,
+        description="Releases (product and version) with the most recent activity in "
+        "/-/metrics' datacat_release_sessions; 0 = none.",
+    )
     telemetry: bool = Field(
         default=False, description="FastAPI's OpenTelemetry spans, metrics and logs."
     )

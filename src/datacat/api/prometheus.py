@@ -27,6 +27,8 @@ datacat_writer_queue_depth 0.0
 # TYPE datacat_sessions gauge
 datacat_sessions{product="editor",status="crashed"} 3.0
 datacat_sessions{product="editor",status="ended"} 412.0
+# TYPE datacat_release_sessions gauge
+datacat_release_sessions{product="editor",status="crashed",version="2.1.0"} 1.0
 # TYPE datacat_database_up gauge
 datacat_database_up 1.0
 """
@@ -59,10 +61,12 @@ def writer_of(repo: Repository) -> Writer:
 )
 async def prometheus_metrics(repo: Repo, settings: Settings = Depends(get_settings)) -> Response:
     """Requests by route template and status, latency, the writer's groups, queue and rows,
-    sweeper runs, sessions by product and status, database size. With several workers,
-    every worker's counts summed."""
+    sweeper runs, sessions by product and status and by recent release, database size.
+    With several workers, every worker's counts summed."""
     try:
-        vitals = await read_vitals(repo.engine, settings.metrics_top_products)
+        vitals = await read_vitals(
+            repo.engine, settings.metrics_top_products, settings.metrics_top_releases
+        )
     except Exception:  # the counts this process holds are worth a scrape even so
         log.exception("could not read sessions and database size for /-/metrics")
         vitals = None

@@ -10,9 +10,9 @@ grouped queries, each answered from an index (``ix_sessions_status``,
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, func, or_, select, text
+from sqlalchemy import ColumnElement, case, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from datacat.store import status as rules
@@ -28,9 +28,12 @@ class Vitals:
     """(product label, status) → sessions now."""
     database_bytes: int | None
     """None when there is no file to measure (an in-memory SQLite database)."""
+    releases: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    """(product label, version label, status) → sessions, for the releases with the most
+    recent activity (the Releases page's order): what a crash-free alert divides."""
 
 
-async def read_vitals(engine: AsyncEngine, top: int) -> Vitals:
+async def read_vitals(engine: AsyncEngine, top: int, top_releases: int = 0) -> Vitals:
     async with engine.connect() as conn, conn.begin():
         by_status = dict.fromkeys(rules.STATUSES, 0)
         by_status.update(
@@ -80,8 +83,31 @@ async def read_vitals(engine: AsyncEngine, top: int) -> Vitals:
                 # One transaction, but PostgreSQL's READ COMMITTED may still let a session
                 # change status between the queries: never report a negative count.
                 counts[OTHER, status] = counts.get((OTHER, status), 0) + max(0, total - named_total)
+        releases = await _recent_releases(conn, top_releases) if top_releases else {}
         size = await _database_bytes(engine, conn)
-    return Vitals(counts, size)
+    return Vitals(counts, size, releases)
+
+
+async def _recent_releases(conn: AsyncConnection, top: int) -> dict[tuple[str, str, str], int]:
+    key = (sessions.c.product, sessions.c.version)
+    rows = await conn.execute(
+        select(
+            *key,
+            *(
+                func.sum(case((sessions.c.status == status, 1), else_=0)).label(status)
+                for status in rules.STATUSES
+            ),
+        )
+        .group_by(*key)
+        .order_by(func.max(sessions.c.last_seen_us).desc(), *key)
+        .limit(top)
+    )
+    counts: dict[tuple[str, str, str], int] = {}
+    for row in rows.mappings():
+        for status in rules.STATUSES:
+            label = (row["product"] or NO_PRODUCT, row["version"] or NO_PRODUCT, status)
+            counts[label] = counts.get(label, 0) + int(row[status] or 0)
+    return counts
 
 
 async def _database_bytes(engine: AsyncEngine, conn: AsyncConnection) -> int | None:
