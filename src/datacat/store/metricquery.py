@@ -34,6 +34,7 @@ from sqlalchemy import (
     func,
     literal,
     select,
+    text,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -96,12 +97,31 @@ _PER_SESSION: dict[Aggregation, Callable[[ColumnElement[float], str], ColumnElem
 
 
 def aggregated(
-    source: Subquery, keys: list[str], aggregation: Aggregation, dialect: str
+    source: Subquery,
+    keys: list[str],
+    aggregation: Aggregation,
+    dialect: str,
+    newest: bool = True,
 ) -> Subquery:
     """One row per distinct ``keys`` of ``source`` (columns ``value``, ``ts_us``): its
-    statistic as ``value`` and its newest ``ts_us``."""
+    statistic as ``value`` and its newest ``ts_us`` (NULL for a percentile unless
+    ``newest``: a time bucket is its own timestamp, and on SQLite that window cost as much
+    as the rank itself — 1486 → 808 ms for p99 per hour over 500k points, loaded machine).
+
+    PostgreSQL's ``percentile_cont`` is the same definition as the ranks below, computed
+    in one sort per group in C instead of three window functions."""
     key_columns = [source.c[key] for key in keys]
     percent = PERCENTILES.get(aggregation)
+    if percent is not None and dialect == "postgresql":
+        return (
+            select(
+                *key_columns,
+                func.percentile_cont(percent / 100.0).within_group(source.c.value).label("value"),
+                func.max(source.c.ts_us).label("ts_us"),
+            )
+            .group_by(*key_columns)
+            .subquery()
+        )
     if percent is None:
         return (
             select(
@@ -129,7 +149,7 @@ def aggregated(
     ranked = select(
         *key_columns,
         source.c.value,
-        over(func.max(source.c.ts_us)).label("ts_us"),
+        (over(func.max(source.c.ts_us)) if newest else literal(None)).label("ts_us"),
         (over(func.row_number(), whole=False) - 1).label("rank"),
         (position // 100).label("low"),
         (cast(position % 100, Float) / 100.0).label("frac"),
@@ -149,6 +169,10 @@ def aggregated(
         .group_by(*ranked_keys)
         .subquery()
     )
+
+
+SORT_MEMORY = "64MB"
+"""PostgreSQL's ``work_mem`` for one explorer read (a constant, never from input)."""
 
 
 class Bucket(str, Enum):
@@ -377,6 +401,10 @@ async def run_explorer(
     kept.
     """
     dialect = conn.dialect.name
+    if dialect == "postgresql":
+        # The sorts behind percentiles and per-bucket groups spill to disk at the default
+        # 4 MB (500k points: an external merge of 12 MB); for this read only.
+        await conn.execute(text(f"SET LOCAL work_mem = '{SORT_MEMORY}'"))
     where = _conditions(query, state_condition)
     bucket = await _resolve_bucket(conn, query, where.all) if query.bucket else None
     grouped = query.group_by is not None
@@ -386,7 +414,7 @@ async def run_explorer(
 
     if bucket is not None:
         statistic = Aggregation.avg if query.aggregation is Aggregation.all else query.aggregation
-        rows = aggregated(source, [*group_keys, "bucket"], statistic, dialect)
+        rows = aggregated(source, [*group_keys, "bucket"], statistic, dialect, newest=False)
         ts_column = rows.c.bucket
     elif query.aggregation is Aggregation.all:
         rows = source
@@ -416,14 +444,7 @@ async def run_explorer(
         ).group_by(*row_groups)
     )
     stats = {(row[0] if grouped else None): row[len(row_groups) :] for row in stats_rows.all()}
-    source_groups = [source.c.grp] if grouped else []
-    session_rows = await conn.execute(
-        select(
-            source.c.grp if grouped else literal(None),
-            func.count(func.distinct(source.c.session_pk)),
-        ).group_by(*source_groups)
-    )
-    session_counts: dict[Any, int] = {group: int(n) for group, n in session_rows.all()}
+    session_counts = await _session_counts(conn, query, where, source)
 
     newest_first = func.row_number().over(partition_by=row_groups, order_by=ts_column.desc())
     shown = select(
@@ -502,13 +523,7 @@ async def _reduced(
         value = weighed.get((group, key), value)
         by_group.setdefault(group, []).append((int(ts), float(value), session_id))
     if bucket is not None:
-        counted = await conn.execute(
-            select(
-                source.c.grp if grouped else literal(None),
-                func.count(func.distinct(source.c.session_pk)),
-            ).group_by(*([source.c.grp] if grouped else []))
-        )
-        session_counts = {group: int(n) for group, n in counted.all()}
+        session_counts = await _session_counts(conn, query, where, source)
     else:
         session_counts = {group: len(items) for group, items in by_group.items()}
     if not grouped and not by_group:
@@ -675,3 +690,33 @@ async def _histogram_values(
         if answer is not None:
             answers[partition] = answer
     return answers
+
+
+async def _session_counts(
+    conn: AsyncConnection, query: SeriesQuery, where: _Conditions, source: Subquery
+) -> dict[Any, int]:
+    """Sessions with matching points, per group.
+
+    Counted from the sessions side, one index probe each, unless the group is a tag (a
+    point's, so one session may fall in several groups): DISTINCT over every point cost
+    161 → 24 ms ungrouped and 300 → 39 ms by version over 500k points (SQLite)."""
+    if query.group_by is not None and query.group_by.startswith("tag:"):
+        counted = await conn.execute(
+            select(source.c.grp, func.count(func.distinct(source.c.session_pk))).group_by(
+                source.c.grp
+            )
+        )
+        return {group: int(n) for group, n in counted.all()}
+    has_points = exists(
+        select(literal(1)).where(metrics.c.session_pk == sessions.c.pk, *where.point)
+    )
+    group: ColumnElement[Any] = literal(None)
+    if query.group_by is not None:
+        group = _group_column(query.group_by, conn.dialect.name)
+    counted = await conn.execute(
+        select(group, func.count())
+        .select_from(sessions)
+        .where(*where.session, has_points)
+        .group_by(*([group] if query.group_by is not None else []))
+    )
+    return {g: int(n) for g, n in counted.all()}
