@@ -403,6 +403,7 @@ def measure(
                 server.append(float(timing.split("dur=")[1]) if "dur=" in timing else wall[-1])
             p50, p99 = _percentile(wall, 0.5), _percentile(wall, 0.99)
             target, figure, limit = _target(label)
+            answered = _items_in(response)
             lines.append(
                 {
                     "measure": "page_ms",
@@ -418,9 +419,18 @@ def measure(
                     "requests": requests,
                     "target": target,
                     "met": (p50 if figure == "p50" else p99) < limit,
+                    **({} if answered is None else {"items": answered}),
                 }
             )
     return lines
+
+
+def _items_in(response: httpx.Response) -> int | None:
+    """How many items a JSON list answered (what the row's filter matched on that page)."""
+    if not response.headers.get("content-type", "").startswith("application/json"):
+        return None
+    items = response.json().get("items")
+    return len(items) if isinstance(items, list) else None
 
 
 def _fresh(db: Path) -> None:
