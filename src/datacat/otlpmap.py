@@ -188,6 +188,13 @@ def _opening(session_id: str, resource: dict[str, Any], limits: Limits) -> Creat
 class _Resource:
     attributes: dict[str, Any]
     digest: bytes  # of the resource and scope as sent: the seed of each record's client id
+    session_id: str  # of its records without a session.id of their own
+
+    def session_for(self, attributes: dict[str, Any]) -> str:
+        """The session of a record (or data point) with these attributes; removes its
+        ``session.id`` from them, as it names the session rather than describing it."""
+        named = attributes.pop(SESSION_ATTRIBUTE, None)
+        return self.session_id if named is None else session_id_for(named, self.attributes)
 
     def client_id(self, *parts: bytes) -> str:
         hasher = hashlib.sha256(self.digest)
@@ -201,7 +208,8 @@ def _resource(resource_bytes: bytes, scope_bytes: bytes, attributes: dict[str, A
     digest = hashlib.sha256(
         len(resource_bytes).to_bytes(8, "big") + resource_bytes + scope_bytes
     ).digest()
-    return _Resource(attributes, digest)
+    session_id = session_id_for(attributes.get(SESSION_ATTRIBUTE), attributes)
+    return _Resource(attributes, digest, session_id)
 
 
 # -- logs ----------------------------------------------------------------------------
@@ -244,8 +252,7 @@ def _map_record(
     limits: Limits,
 ) -> None:
     data = attributes_of(record.attributes)
-    named = data.pop(SESSION_ATTRIBUTE, source.attributes.get(SESSION_ATTRIBUTE))
-    session_id = session_id_for(named, source.attributes)
+    session_id = source.session_for(data)
     level = level_of(record.severity_number)
     body = value_of(record.body) if record.HasField("body") else None
     message: str | None = None
@@ -532,8 +539,7 @@ def _map_metric(
     for index, point in enumerate(sorted(points, key=lambda p: p.time_ns)):
         what = f"metric {name!r} point {index}"
         attributes = dict(point.attributes)
-        named = attributes.pop(SESSION_ATTRIBUTE, source.attributes.get(SESSION_ATTRIBUTE))
-        session_id = session_id_for(named, source.attributes)
+        session_id = source.session_for(attributes)
         totals = point.totals
         if cumulative:
             key = (session_id, name, orjson.dumps(attributes, option=orjson.OPT_SORT_KEYS).decode())
