@@ -15,16 +15,24 @@ import random
 import statistics
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
 from datacat.app import create_app
 from datacat.settings import Settings
+from datacat.store import exporter
+from datacat.store.database import create_engine
+from datacat.store.importer import Importer
+from datacat.store.migrate import upgrade
 from datacat.store.repository import Repository
+from datacat.store.transferformat import LineError, parse_line
+from support.postgres import fresh_database
 
 FRAME = {
     "name": "frame_ms",
@@ -327,3 +335,103 @@ async def test_daily_buckets_by_version_weigh_histograms(
     expected = {key: model(aggregation, *parts) for key, parts in partitions.items()}
     assert got == pytest.approx(expected, rel=1e-6, abs=1e-6)
     assert all(math.isfinite(v) for v in got.values())
+
+
+# --- export / import ---------------------------------------------------------------------
+
+
+async def _export_one(url: str, session_id: str) -> bytes:
+    engine = create_engine(url, pool_size=1)
+    pieces: list[bytes] = []
+    try:
+        await exporter.export_sessions(engine, None, pieces.append)
+    finally:
+        await engine.dispose()
+    (found,) = [
+        line for line in b"".join(pieces).splitlines() if f'"id":"{session_id}"'.encode() in line
+    ]
+    return found
+
+
+async def test_histograms_round_trip_export_and_import(
+    client: httpx.AsyncClient, database_url: str, backend: str, tmp_path: Path
+) -> None:
+    session = await new_session(client)
+    items = [
+        {"op": "metric", "session_id": session, "name": "frame_ms", "value": 3.0},
+        {"op": "metric", "session_id": session, "id": "h-1"} | FRAME,
+        {"op": "metric", "session_id": session, "name": "frame_ms", "value": 4.0, "id": "p-1"},
+        {"op": "metric", "session_id": session, "timestamp": "2026-03-01T00:00:00Z"}
+        | FRAME
+        | {"buckets": [{"le": -1.5, "count": 3}], "count": 3, "sum": -6.0},
+    ]
+    assert (await client.post("/api/batch", json={"items": items})).status_code == 200
+    exported = await _export_one(database_url, session)
+    metrics = orjson.loads(exported)["metrics"]
+    histograms = [m for m in metrics if "buckets" in m]
+    assert sorted((m["count"], m["buckets"]) for m in histograms) == sorted(
+        [
+            (
+                1000,
+                [{"le": 16.7, "count": 950}, {"le": 33.3, "count": 40}, {"le": None, "count": 10}],
+            ),
+            (3, [{"le": -1.5, "count": 3}]),
+        ]
+    )
+    assert all("count" not in m for m in metrics if "buckets" not in m)
+
+    with fresh_database(backend, tmp_path, "histogram_import") as url:
+        engine = create_engine(url, pool_size=1)
+        await upgrade(engine)
+        await engine.dispose()
+        importer = Importer(url)
+        try:
+            await importer.add(parse_line(exported), 1)
+            await importer.flush()
+        finally:
+            await importer.close()
+        assert await _export_one(url, session) == exported
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"kind": "gauge"}, 'metrics[0].buckets: only with kind "histogram"'),
+        ({"count": 999}, "metrics[0].count: must equal the sum of the bucket counts"),
+        ({"count": "1000"}, "metrics[0].count: must be a non-negative integer"),
+        ({"buckets": [{"le": 2.0, "count": 1000}, {"le": 1.0, "count": 0}]}, "buckets[1].le"),
+        ({"buckets": [{"le": 1.0}]}, "metrics[0].buckets[0]: must be an object with le and"),
+    ],
+)
+def test_a_bad_histogram_line_names_the_field(change: dict[str, Any], named: str) -> None:
+    metric = {
+        "ts_us": 1,
+        "name": "frame_ms",
+        "value": 12.3456,
+        "tags": None,
+        "client_id": None,
+        "kind": "histogram",
+        "count": 1000,
+        "buckets": FRAME["buckets"],
+    } | change
+    line = {
+        "id": "s",
+        "created_us": 0,
+        "updated_us": 0,
+        "ended_us": None,
+        "last_seen_us": 0,
+        "active": True,
+        "status": "active",
+        "state": {},
+        "product": None,
+        "version": None,
+        "host": None,
+        "metadata": None,
+        "heartbeat_timeout_s": None,
+        "state_history": [],
+        "events": [],
+        "metrics": [metric],
+    }
+    with pytest.raises(LineError) as caught:
+        parse_line(orjson.dumps(line))
+    assert named in str(caught.value)

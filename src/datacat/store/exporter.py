@@ -27,7 +27,7 @@ from sqlalchemy import Column, ColumnElement, Select, Table, Text, func, select,
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from datacat.store import transferformat as fmt
-from datacat.store.tables import events, metrics, sessions, state_history
+from datacat.store.tables import events, metric_buckets, metrics, sessions, state_history
 from datacat.store.transferformat import Counts
 
 SESSION_PAGE = 200
@@ -86,12 +86,16 @@ _KINDS = (
             metrics.c.client_id,
             metrics.c.kind,
             metrics.c.unit,
+            metrics.c.observations,
         ),
         3,
         fmt.metric_rows,
         True,
     ),
 )
+_OBSERVATIONS_AT = 7
+"""Where a metrics row holds its observation count: set on histograms only, whose buckets
+are read beside the chunk (``_buckets``) and written with the row."""
 _SEPARATORS = (b"", fmt.HISTORY_TO_EVENTS, fmt.EVENTS_TO_METRICS)
 
 
@@ -152,10 +156,13 @@ class _PageRows:
         table = self._kind.table
         return select(*self._kind.fields, table.c.session_pk, table.c.id)
 
-    def _encode(self, rows: Sequence[Any]) -> bytes:
+    async def _encode(self, rows: Sequence[Any]) -> bytes:
         at = self._kind.json_at
         values = [row[at] for row in rows]
-        return self._kind.encode(rows, _decoded(values) if self._decode else values)
+        decoded = _decoded(values) if self._decode else values
+        if self._kind.table is not metrics:
+            return self._kind.encode(rows, decoded)
+        return fmt.metric_rows(rows, decoded, await _buckets(self._conn, rows))
 
     async def _read_batch(self, pks: list[int]) -> None:
         table = self._kind.table
@@ -167,7 +174,7 @@ class _PageRows:
         rows = (await self._conn.execute(query)).all()
         pk_at = len(self._kind.fields)
         for pk, session_rows in groupby(rows, key=itemgetter(pk_at)):
-            self._read[pk] = self._encode(list(session_rows))
+            self._read[pk] = await self._encode(list(session_rows))
 
     async def _read_large(self, pk: int, extent: _Extent) -> AsyncIterator[bytes]:
         table = self._kind.table
@@ -191,9 +198,38 @@ class _PageRows:
             if not rows:
                 return
             after = rows[-1][-1]
-            yield self._encode(rows)
+            yield await self._encode(rows)
             if len(rows) < CHUNK:
                 return
+
+
+async def _buckets(conn: AsyncConnection, rows: Sequence[Any]) -> fmt.Buckets | None:
+    """The buckets of the histogram rows among ``rows`` (fields…, session_pk, id), by
+    (session_pk, name, ts_us), in stored order; None (no query) when there is none."""
+    wanted = {(row[-2], row[1], row[0]) for row in rows if row[_OBSERVATIONS_AT] is not None}
+    if not wanted:
+        return None
+    found: dict[tuple[int, str, int], list[tuple[float | None, int]]] = {}
+    pks = sorted({pk for pk, _, _ in wanted})
+    times = [ts for _, _, ts in wanted]
+    query = (
+        select(
+            metric_buckets.c.session_pk,
+            metric_buckets.c.name,
+            metric_buckets.c.ts_us,
+            metric_buckets.c.le,
+            metric_buckets.c.count,
+        )
+        .where(
+            metric_buckets.c.session_pk.in_(pks),
+            metric_buckets.c.ts_us.between(min(times), max(times)),
+        )
+        .order_by(metric_buckets.c.id)
+    )
+    for pk, name, ts, le, n in await conn.execute(query):
+        if (pk, name, ts) in wanted:
+            found.setdefault((pk, name, ts), []).append((le, n))
+    return found
 
 
 def _decoded(stored: list[Any]) -> list[Any]:

@@ -22,7 +22,15 @@ from sqlalchemy.exc import DBAPIError
 
 from datacat.fingerprint import EXCEPTION_EVENT, exception_marks
 from datacat.store import transferformat as fmt
-from datacat.store.bulk import EVENTS, METRICS, STATE_HISTORY, TableSpec, insert_rows
+from datacat.store.bulk import (
+    EVENTS,
+    HISTOGRAMS,
+    METRIC_BUCKETS,
+    METRICS,
+    STATE_HISTORY,
+    TableSpec,
+    insert_rows,
+)
 from datacat.store.database import create_engine, create_sync_writer
 from datacat.store.longline import Piece
 from datacat.store.tables import metric_names, sessions
@@ -205,14 +213,45 @@ def _insert(
     """``unique``: the rows' client ids were not checked for repeats (``longline``), so
     let the unique index skip them, and refuse the line if it did."""
     for start in range(0, len(rows), CHUNK):
+        chunk = rows[start : start + CHUNK]
+        if spec is METRICS and any(len(row) == _HISTOGRAM_WIDTH for row in chunk):
+            _insert_metrics(conn, pk, chunk, unique)
+            continue
         if spec is EVENTS:
-            part = [_event_row(pk, row) for row in rows[start : start + CHUNK]]
+            part = [_event_row(pk, row) for row in chunk]
         else:
-            part = [(pk, *row) for row in rows[start : start + CHUNK]]
+            part = [(pk, *row) for row in chunk]
         stored = insert_rows(conn, spec, part, skip_duplicates=unique)
         if unique and len(stored) < len(part):
             raise fmt.LineError("a client id appears twice in this session", spec.name)
     return len(rows)
+
+
+_HISTOGRAM_WIDTH = 9
+"""A checked histogram metric: the 7 fields of any metric, then its count and buckets."""
+
+
+def _insert_metrics(conn: Connection, pk: int, rows: list[Any], unique: bool) -> None:
+    """Metrics with histograms among them, in runs of one kind so ids keep the file's
+    order; each histogram's buckets beside it, as the writer stores a posted one."""
+    start = 0
+    for end in range(1, len(rows) + 1):
+        histogram = len(rows[start]) == _HISTOGRAM_WIDTH
+        if end < len(rows) and (len(rows[end]) == _HISTOGRAM_WIDTH) == histogram:
+            continue
+        run = rows[start:end]
+        start = end
+        if not histogram:
+            part = [(pk, *row) for row in run]
+            stored = insert_rows(conn, METRICS, part, skip_duplicates=unique)
+        else:
+            # (ts, name, value, tags, kind, unit, client_id, count, buckets) → HISTOGRAMS'
+            part = [(pk, *row[:6], row[7], row[6]) for row in run]
+            stored = insert_rows(conn, HISTOGRAMS, part, skip_duplicates=unique)
+            buckets = [(pk, row[0], row[1], le, n) for row in run for le, n in row[8]]
+            insert_rows(conn, METRIC_BUCKETS, buckets, skip_duplicates=False)
+        if unique and len(stored) < len(part):
+            raise fmt.LineError("a client id appears twice in this session", "metrics")
 
 
 def _event_row(pk: int, row: tuple[Any, ...]) -> tuple[Any, ...]:

@@ -17,12 +17,13 @@ named instead of failing in the database or, later, in a page that renders it.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
+from datacat.histogram import problem
 from datacat.jsoncheck import check_json
 from datacat.store.status import STATUSES
 
@@ -53,7 +54,9 @@ METRIC_KEYS = frozenset({"ts_us", "name", "value", "tags", "client_id"})
 # Issue 12's fields: written only when set, so an export of data without them is what it
 # was before (and older servers can import it); a missing one reads as NULL (the default).
 EVENT_OPTIONAL = frozenset({"level", "message", "category", "labels"})
-METRIC_OPTIONAL = frozenset({"kind", "unit"})
+METRIC_OPTIONAL = frozenset({"kind", "unit", "count", "buckets"})
+"""``count`` and ``buckets`` (``[{"le", "count"}]``, le null = +Inf) come together, on a
+pre-aggregated histogram only (migration 0006); its ``value`` is the mean, as stored."""
 # The values the API accepts (``api.schemas.EventLevel``, ``MetricKind``; a test ties them).
 EVENT_LEVELS = ("debug", "info", "warning", "error", "critical")
 METRIC_KINDS = ("gauge", "counter", "timer", "histogram")
@@ -151,16 +154,27 @@ def event_rows(rows: Sequence[Sequence[Any]], data: Sequence[Any]) -> bytes:
     return orjson.dumps(items, option=SORTED)[1:-1]
 
 
-def metric_rows(rows: Sequence[Sequence[Any]], tags: Sequence[Any]) -> bytes:
-    """Rows of (ts_us, name, value, _, client_id, kind, unit, …) with their decoded tags."""
-    items = [
-        _with_extras(
+Buckets = Mapping[tuple[int, str, int], Sequence[tuple[float | None, int]]]
+"""A histogram's (le, count) buckets by its row's (session_pk, name, ts_us)."""
+
+
+def metric_rows(
+    rows: Sequence[Sequence[Any]], tags: Sequence[Any], buckets: Buckets | None = None
+) -> bytes:
+    """Rows of (ts_us, name, value, _, client_id, kind, unit, observations, session_pk, …)
+    with their decoded tags; a histogram row (observations set) with its ``buckets``."""
+    items = []
+    for row, value in zip(rows, tags, strict=True):
+        item = _with_extras(
             {"ts_us": row[0], "name": row[1], "value": row[2], "tags": value, "client_id": row[4]},
             row,
             _METRIC_EXTRAS,
         )
-        for row, value in zip(rows, tags, strict=True)
-    ]
+        if len(row) > 7 and row[7] is not None:
+            item["count"] = row[7]
+            found = (buckets or {}).get((row[8], row[1], row[0]), ())
+            item["buckets"] = [{"le": le, "count": n} for le, n in found]
+        items.append(item)
     return orjson.dumps(items, option=SORTED)[1:-1]
 
 
@@ -187,7 +201,8 @@ class SessionRecord:
 
     session: dict[str, Any]
     history: list[tuple[int, str, str | None]] = field(default_factory=list)
-    # In the bulk specs' column order (``store.bulk``), client id last.
+    # In the bulk specs' column order (``store.bulk``), client id last; a histogram's
+    # metric row also has its count and buckets after the client id.
     events: list[tuple[Any, ...]] = field(default_factory=list)
     metrics: list[tuple[Any, ...]] = field(default_factory=list)
 
@@ -311,7 +326,7 @@ def _metric_row(item: Any, seen: set[str]) -> tuple[Any, ...]:
             _label(tag, f"tags[{position}]")
     elif tags is not None and type(tags) is not dict:
         raise LineError("must be a list of strings, an object or null", "tags")
-    return (
+    row = (
         _time(item["ts_us"], "ts_us"),
         _name(item["name"]),
         float(value),
@@ -320,6 +335,37 @@ def _metric_row(item: Any, seen: set[str]) -> tuple[Any, ...]:
         _unit(item.get("unit")),
         _client_id(item, seen),
     )
+    if "count" not in item and "buckets" not in item:
+        return row
+    return (*row, *_histogram(item, float(value)))
+
+
+def _histogram(
+    item: dict[str, Any], mean: float
+) -> tuple[int, tuple[tuple[float | None, int], ...]]:
+    """A histogram row's (count, buckets), held to the API's rules (``datacat.histogram``);
+    such a row is 9 wide where a plain one is 7 (``SessionRecord.metrics``)."""
+    if item.get("kind") != "histogram":
+        raise LineError('only with kind "histogram"', "buckets")
+    count, buckets = item.get("count"), item.get("buckets")
+    if type(count) is not int or count < 0:
+        raise LineError("must be a non-negative integer with buckets", "count")
+    if type(buckets) is not list:
+        raise LineError("must be a list of {le, count} with count", "buckets")
+    pairs: list[tuple[float | None, int]] = []
+    for position, bucket in enumerate(buckets):
+        if type(bucket) is not dict or bucket.keys() != {"le", "count"}:
+            raise LineError("must be an object with le and count", f"buckets[{position}]")
+        le, n = bucket["le"], bucket["count"]
+        if le is not None and type(le) not in (int, float):
+            raise LineError("must be a number or null (+Inf)", f"buckets[{position}].le")
+        if type(n) is not int:
+            raise LineError("must be an integer", f"buckets[{position}].count")
+        pairs.append((None if le is None else float(le), n))
+    found = problem(pairs, mean * count, count)
+    if found is not None:
+        raise LineError(found.message, found.field)
+    return count, tuple(pairs)
 
 
 def _kind(value: Any) -> str | None:
