@@ -449,3 +449,33 @@ def test_the_exception_reads_need_a_read_key() -> None:
     for path in ("/api/exceptions", f"/api/exceptions/{'0' * 32}"):
         assert scopes.required("GET", path) == scopes.READ
         assert not scopes.allows(scopes.INGEST, scopes.required("GET", path) or "")
+
+
+async def test_backfill_marks_exception_events_stored_without_a_fingerprint(
+    fresh_repo: Repository,
+) -> None:
+    from datacat.store.exceptions import GroupQuery, backfill
+    from datacat.store.ops import CreateSession, LogEvent
+
+    await fresh_repo.write(CreateSession("old-session", product="p", version="1"))
+    old = [
+        LogEvent("old-session", "exception", exc_data(line=1)),
+        LogEvent("old-session", "exception", exc_data(line=2, fatal=True)),
+        LogEvent("old-session", "exception", {"message": "no type"}),
+        LogEvent("old-session", "step", exc_data()),
+    ]
+    await fresh_repo.write_batch(old)  # ops built by hand: no fingerprint, as before 0005
+    assert (await fresh_repo.exceptions.groups(GroupQuery())).items == []
+    async with fresh_repo.engine.begin() as conn:
+        assert await conn.run_sync(backfill, 1) == 2  # batch of 1: the walk pages
+    async with fresh_repo.engine.begin() as conn:
+        assert await conn.run_sync(backfill) == 0  # nothing left
+    fp = fingerprint(exc_data())
+    assert await marks(fresh_repo, "old-session") == [
+        ("exception", fp, False),
+        ("exception", fp, True),
+        ("exception", None, None),
+        ("step", None, None),
+    ]
+    [group] = (await fresh_repo.exceptions.groups(GroupQuery())).items
+    assert (group.fingerprint, group.occurrences, group.fatal) == (fp, 2, 1)

@@ -20,9 +20,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, and_, bindparam, case, func, or_, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from datacat.fingerprint import EXCEPTION_EVENT, exception_marks
 from datacat.store.tables import events, sessions
 
 Sort = Literal["recent", "frequent"]
@@ -256,3 +258,39 @@ class ExceptionStore:
             group.versions = sorted(versions[fingerprint])
             group.products = sorted(products[fingerprint])
         return data
+
+
+def backfill(conn: Connection, batch: int = 1000) -> int:
+    """Fingerprint the ``exception`` events stored before migration 0005 (or by a server
+    that did not compute them); returns how many it marked. Synchronous, so a migration
+    (``op.get_bind()``) or ``AsyncConnection.run_sync`` can call it: one walk of the
+    events by id, ``batch`` rows at a time, each batch one bound executemany."""
+    marked = 0
+    after = 0
+    while True:
+        rows = conn.execute(
+            select(events.c.id, events.c.data)
+            .where(
+                events.c.name == EXCEPTION_EVENT,
+                events.c.fingerprint.is_(None),
+                events.c.id > after,
+            )
+            .order_by(events.c.id)
+            .limit(batch)
+        ).all()
+        if not rows:
+            return marked
+        after = rows[-1][0]
+        updates = []
+        for event_id, data in rows:
+            fingerprint, fatal = exception_marks(EXCEPTION_EVENT, data)
+            if fingerprint is not None:
+                updates.append({"event_id": event_id, "fp": fingerprint, "is_fatal": fatal})
+        if updates:
+            conn.execute(
+                update(events)
+                .where(events.c.id == bindparam("event_id"))
+                .values(fingerprint=bindparam("fp"), fatal=bindparam("is_fatal")),
+                updates,
+            )
+            marked += len(updates)
