@@ -47,7 +47,7 @@ router = APIRouter(prefix="/v1", tags=["opentelemetry"])
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
-_INVALID_ARGUMENT = 3  # google.rpc.Code
+_INVALID_ARGUMENT, _UNAVAILABLE = 3, 14  # google.rpc.Code
 _HEX_IDS = ("traceId", "spanId", "trace_id", "span_id")
 
 Request_ = TypeVar("Request_", ExportLogsServiceRequest, ExportMetricsServiceRequest)
@@ -179,8 +179,12 @@ def _varint(number: int) -> bytes:
 
 
 def _refusal(exc: Refused, media: str) -> Response:
-    code = _INVALID_ARGUMENT if exc.status == 400 else 0
-    return Response(status_body(code, exc.message, media), exc.status, media_type=media)
+    unavailable = exc.status == 503
+    code = _UNAVAILABLE if unavailable else _INVALID_ARGUMENT
+    headers = {"Retry-After": "1"} if unavailable else None  # OTLP exporters honour it
+    return Response(
+        status_body(code, exc.message, media), exc.status, headers=headers, media_type=media
+    )
 
 
 async def store(
@@ -285,6 +289,15 @@ def _answers(noun: str, field: str) -> dict[int | str, dict[str, Any]]:
             "DATACAT_MAX_BODY_BYTES is refused before it is read, as `{detail}`)",
             "decompressed request body larger than 4194304 bytes (…)",
         ),
+        503: {
+            "description": "Database unavailable (`{detail}`), or a session deleted while "
+            "the export was written (a Status); retry after Retry-After",
+            "headers": {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}},
+            "content": {
+                JSON: {"schema": {"anyOf": [ErrorBody.model_json_schema(), _STATUS_SCHEMA]}},
+                PROTOBUF: {"schema": {"type": "string", "format": "binary"}},
+            },
+        },
         415: status(
             f"Content type not {PROTOBUF} or {JSON}, or encoding not gzip or deflate",
             f"content type must be {PROTOBUF} or {JSON}, not 'text/plain'",
