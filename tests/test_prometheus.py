@@ -19,6 +19,11 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from datacat.store import tables
+from datacat.store.database import create_engine
+from datacat.store.migrate import upgrade_url
+from datacat.store.vitals import RELEASE_WINDOW_US, read_vitals
+from datacat.timefmt import now_us
 from support import BACKENDS, datacat_server, eventually, fresh_database
 from support.auth import bearer, create_key
 
@@ -148,7 +153,7 @@ def test_a_scrape_counts_every_request_by_route_template_and_status(server_url: 
     releases = {
         (dict(labels)["product"], dict(labels)["version"], dict(labels)["status"]): n
         for (name, labels), n in samples.items()
-        if name == "datacat_release_sessions"
+        if name == "datacat_release_sessions_24h"
     }
     assert {(p, v) for p, v, _ in releases} == {("c", "0.9"), ("a", "1.0")}
     assert releases["c", "0.9", "crashed"] == 1 and releases["c", "0.9", "ended"] == 0
@@ -250,3 +255,43 @@ def test_the_scrape_is_documented_with_its_answers() -> None:
         "datacat_http_requests_total"
         in content["text/plain; version=0.0.4; charset=utf-8"]["example"]
     )
+
+
+async def test_release_counts_cover_the_last_day_only(backend: str, tmp_path: Path) -> None:
+    now = now_us()
+    old = now - RELEASE_WINDOW_US - 60_000_000
+    with fresh_database(backend, tmp_path, "releases_window") as database_url:
+        await upgrade_url(database_url)
+        engine = create_engine(database_url)
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(
+                    tables.sessions.insert(),
+                    [
+                        _session_row(f"s{i}", created, status)
+                        for i, (created, status) in enumerate(
+                            [(old, "crashed"), (old, "crashed"), (now, "crashed"), (now, "ended")]
+                        )
+                    ],
+                )
+            vitals = await read_vitals(engine, top=5, top_releases=5)
+        finally:
+            await engine.dispose()
+    assert vitals.releases["app", "1.0", "crashed"] == 1, "the two crashed a day ago left out"
+    assert vitals.releases["app", "1.0", "ended"] == 1
+    assert vitals.sessions["app", "crashed"] == 3, "sessions by product count them all"
+
+
+def _session_row(session_id: str, created_us: int, status: str) -> dict[str, object]:
+    return {
+        "id": session_id,
+        "created_us": created_us,
+        "updated_us": created_us,
+        "ended_us": created_us,
+        "last_seen_us": created_us,
+        "active": False,
+        "status": status,
+        "state": {},
+        "product": "app",
+        "version": "1.0",
+    }

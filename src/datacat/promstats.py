@@ -190,9 +190,9 @@ class _VitalsCollector(Collector):
         for (product, status), count in sorted(self.vitals.sessions.items()):
             sessions.add_metric((product, status), count)
         releases = GaugeMetricFamily(
-            "datacat_release_sessions",
-            "Sessions by product, version and status, for the releases with the most recent "
-            "activity; crash-free rate = 1 - crashed / all.",
+            "datacat_release_sessions_24h",
+            "Sessions created in the last 24 hours by product, version and status, for the "
+            "releases with the most recent activity; crash-free rate = 1 - crashed / all.",
             labels=("product", "version", "status"),
         )
         for labels, count in sorted(self.vitals.releases.items()):

@@ -52,7 +52,7 @@ class Settings(BaseSettings):
         ge=0,
         le=1000,
         description="Releases (product and version) with the most recent activity in "
-        "/-/metrics' datacat_release_sessions; 0 = none.",
+        "/-/metrics' datacat_release_sessions_24h; 0 = none.",
     )
     telemetry: bool = Field(
         default=False, description="FastAPI's OpenTelemetry spans, metrics and logs."

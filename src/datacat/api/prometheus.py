@@ -27,8 +27,8 @@ datacat_writer_queue_depth 0.0
 # TYPE datacat_sessions gauge
 datacat_sessions{product="editor",status="crashed"} 3.0
 datacat_sessions{product="editor",status="ended"} 412.0
-# TYPE datacat_release_sessions gauge
-datacat_release_sessions{product="editor",status="crashed",version="2.1.0"} 1.0
+# TYPE datacat_release_sessions_24h gauge
+datacat_release_sessions_24h{product="editor",status="crashed",version="2.1.0"} 1.0
 # TYPE datacat_database_up gauge
 datacat_database_up 1.0
 """

@@ -17,9 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from datacat.store import status as rules
 from datacat.store.tables import sessions
+from datacat.timefmt import now_us
 
 OTHER = "other"
 NO_PRODUCT = ""
+RELEASE_WINDOW_US = 24 * 3600 * 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,22 +31,16 @@ class Vitals:
     database_bytes: int | None
     """None when there is no file to measure (an in-memory SQLite database)."""
     releases: dict[tuple[str, str, str], int] = field(default_factory=dict)
-    """(product label, version label, status) → sessions, for the releases with the most
-    recent activity (the Releases page's order): what a crash-free alert divides."""
+    """(product label, version label, status) → sessions created in the last 24 hours, for
+    the releases with the most recent activity: what a crash-free alert divides."""
 
 
 async def read_vitals(engine: AsyncEngine, top: int, top_releases: int = 0) -> Vitals:
     async with engine.connect() as conn, conn.begin():
         by_status = dict.fromkeys(rules.STATUSES, 0)
-        by_status.update(
-            (
-                await conn.execute(
-                    select(sessions.c.status, func.count()).group_by(sessions.c.status)
-                )
-            )
-            .tuples()
-            .all()
-        )
+        grouped = select(sessions.c.status, func.count()).group_by(sessions.c.status)
+        for status, n in await conn.execute(grouped):
+            by_status[status] = n
         count = func.count().label("n")
         ranked = (
             await conn.execute(
@@ -89,25 +85,36 @@ async def read_vitals(engine: AsyncEngine, top: int, top_releases: int = 0) -> V
 
 
 async def _recent_releases(conn: AsyncConnection, top: int) -> dict[tuple[str, str, str], int]:
-    key = (sessions.c.product, sessions.c.version)
+    """Sessions created in the last ``RELEASE_WINDOW_US``, by release and status.
+
+    A range of ``ix_sessions_created``, so the cost follows a day's sessions, not all of
+    them; a rate over a day is also what an alert wants (a version's all-time rate barely
+    moves once it has many sessions). The release is grouped by ``coalesce(…, '')`` (no
+    product and an empty one are one label anyway): grouped by the bare columns, SQLite
+    walked ``ix_sessions_product`` over every session for the grouping instead (1.2 s at
+    200k sessions even with an empty day; 0 ms this way, 220 ms with 100k in the day).
+    """
+    product = func.coalesce(sessions.c.product, NO_PRODUCT).label("product")
+    version = func.coalesce(sessions.c.version, NO_PRODUCT).label("version")
     rows = await conn.execute(
         select(
-            *key,
+            product,
+            version,
             *(
                 func.sum(case((sessions.c.status == status, 1), else_=0)).label(status)
                 for status in rules.STATUSES
             ),
         )
-        .group_by(*key)
-        .order_by(func.max(sessions.c.last_seen_us).desc(), *key)
+        .where(sessions.c.created_us >= now_us() - RELEASE_WINDOW_US)
+        .group_by(product, version)
+        .order_by(func.max(sessions.c.last_seen_us).desc(), product, version)
         .limit(top)
     )
-    counts: dict[tuple[str, str, str], int] = {}
-    for row in rows.mappings():
-        for status in rules.STATUSES:
-            label = (row["product"] or NO_PRODUCT, row["version"] or NO_PRODUCT, status)
-            counts[label] = counts.get(label, 0) + int(row[status] or 0)
-    return counts
+    return {
+        (row["product"], row["version"], status): int(row[status] or 0)
+        for row in rows.mappings()
+        for status in rules.STATUSES
+    }
 
 
 async def _database_bytes(engine: AsyncEngine, conn: AsyncConnection) -> int | None:
