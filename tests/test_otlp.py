@@ -651,6 +651,14 @@ def test_undecodable_bodies_are_refused_with_a_status(
     assert code == 3  # google.rpc.Code INVALID_ARGUMENT
 
 
+def test_the_raw_body_limit_applies_before_anything_is_read(keyed: Keyed) -> None:
+    """The ingress refuses a raw body over DATACAT_MAX_BODY_BYTES (1 MiB by default) for
+    /v1 as for /api: OTLP routes are not on the fast path but not outside the limits."""
+    answer = keyed.post("/v1/logs", b"\x00" * (1024 * 1024 + 1), PROTOBUF)
+    assert answer.status_code == 413
+    assert "DATACAT_MAX_BODY_BYTES" in answer.json()["detail"]
+
+
 def test_without_an_ingest_key_otlp_is_refused(keyed: Keyed) -> None:
     product = _product()
     body = _logs(product, _record("nobody")).SerializeToString()
