@@ -10,6 +10,8 @@ counts; rows written; sessions by product and status with the long tail folded i
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -200,10 +202,19 @@ async def _spread(url: str, posts: int) -> Counter[str]:
 
 def test_two_workers_are_summed_and_their_files_removed(tmp_path: Path) -> None:
     database_url = f"sqlite+aiosqlite:///{tmp_path / 'workers.db'}"
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    orphan = Path(gettempdir()) / f"datacat-prometheus-{gone.stdout.strip()}-left"
+    orphan.mkdir()  # what a server killed outright leaves behind
     server = datacat_server(database_url, "--workers", "2", env={"DATACAT_WORKER_HEADER": "1"})
     with server:
         files = list(Path(gettempdir()).glob(f"datacat-prometheus-{server.pid}-*"))
         assert len(files) == 1 and files[0].is_dir(), "one fresh directory for this start"
+        assert not orphan.exists(), "a dead server's directory is removed at the next start"
         answered = asyncio.run(_spread(server.url, 320))
         assert len(answered) == 2, f"both workers answered: {answered}"
 
