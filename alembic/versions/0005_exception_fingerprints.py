@@ -6,6 +6,11 @@ nullable with no default, so the migration is instant and ordinary events cost n
 The partial index holds only exception events and covers the group listing (counts,
 sessions, first/last seen, fatal) without touching the events table.
 
+Exception events already stored are fingerprinted here too (one walk of the events by id,
+``datacat.store.exceptions.backfill``), so groups cover a database's whole history, not
+only what arrives after the upgrade. It reads and writes only ``id``, ``name``, ``data``,
+``fingerprint`` and ``fatal``, which later migrations leave as they are.
+
 Revision ID: 0005
 Revises: 0004
 Create Date: 2026-11-29
@@ -34,6 +39,9 @@ def upgrade() -> None:
         sqlite_where=_ONLY_EXCEPTIONS,
         postgresql_where=_ONLY_EXCEPTIONS,
     )
+    from datacat.store.exceptions import backfill
+
+    backfill(op.get_bind())
 
 
 def downgrade() -> None:

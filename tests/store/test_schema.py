@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+import json
+from pathlib import Path
 
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import Connection
+
+from datacat.fingerprint import exception_marks
+from datacat.store.database import create_engine
+from datacat.store.migrate import alembic_dir, upgrade
 from datacat.store.repository import Repository
 from datacat.store.tables import metadata
+from support import fresh_database
 
 
 async def test_migrated_schema_matches_tables(fresh_repo: Repository) -> None:
@@ -54,3 +64,63 @@ async def test_upgrade_twice_is_a_no_op(fresh_repo: Repository) -> None:
     stored = await fresh_repo.get_session(session_id)
     assert stored["state"] == {"kept": True}
     assert [e["name"] for e in (await fresh_repo.list_events(session_id)).items] == ["kept"]
+
+
+async def test_upgrade_groups_exceptions_stored_before_fingerprints(
+    backend: str, tmp_path: Path
+) -> None:
+    """Migration 0005 fingerprints the exception events a 0004 database already holds."""
+    data = {
+        "type": "KeyError",
+        "message": "'probe'",
+        "fatal": True,
+        "traceback": [
+            "Traceback (most recent call last):",
+            '  File "/srv/app/probe/io.py", line 12, in load',
+            "KeyError: 'probe'",
+        ],
+    }
+    with fresh_database(backend, tmp_path, "pre0005") as url:
+        json_param = ":data" if backend == "sqlite" else "CAST(:data AS jsonb)"
+        engine = create_engine(url, pool_size=1)
+        try:
+            async with engine.begin() as conn:
+                await conn.run_sync(_upgrade_to, "0004")
+                await conn.execute(
+                    text(
+                        "INSERT INTO sessions (pk, id, created_us, updated_us, last_seen_us,"
+                        " active, status, state) VALUES (1, :id, 1, 1, 1, true, 'active', '{}')"
+                    ),
+                    {"id": "0193a5f2-7c1e-7d4b-9a3e-2f5a8b7c6d10"},
+                )
+                for name in ("exception", "exception", "started"):
+                    await conn.execute(
+                        text(
+                            "INSERT INTO events (session_pk, ts_us, name, data)"
+                            f" VALUES (1, 1, :name, {json_param})"
+                        ),
+                        {"name": name, "data": json.dumps(data)},
+                    )
+            await upgrade(engine)
+            async with engine.connect() as conn:
+                rows = (
+                    await conn.execute(
+                        text("SELECT name, fingerprint, fatal FROM events ORDER BY id")
+                    )
+                ).all()
+        finally:
+            await engine.dispose()
+    expected, fatal = exception_marks("exception", data)
+    assert expected is not None and fatal is True
+    assert [tuple(row) for row in rows] == [
+        ("exception", expected, True),
+        ("exception", expected, True),
+        ("started", None, None),
+    ]
+
+
+def _upgrade_to(connection: Connection, revision: str) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(alembic_dir()))
+    config.attributes["connection"] = connection
+    command.upgrade(config, revision)
