@@ -35,6 +35,8 @@ import pytest
 from datacat import webhookrules as rules
 from datacat.cli import main
 from datacat.store.ops import LogEvent
+from datacat.store.repository import Repository
+from datacat.timefmt import now_us
 from support import ServerProcess, datacat_server, eventually, fresh_database
 
 FAST = {
@@ -458,3 +460,59 @@ async def test_a_failing_pass_logs_one_traceback_then_lines(
     errors = [r for r in caplog.records if r.levelname == "ERROR"]
     assert len(errors) == 1 and errors[0].exc_info is not None
     assert recovered.getMessage() == "webhook delivery passes work again"
+
+
+async def test_retention_forgets_settled_deliveries_only(
+    fresh_repo: Repository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deliveries settled (delivered or given up) before a cutoff are deleted, pending ones
+    kept; with DATACAT_RETENTION_DAYS the loop applies it (through the store's own steps,
+    on both backends)."""
+    from datacat import webhooks
+    from datacat.settings import Settings
+    from datacat.store.hooks import Outcome
+    from datacat.store.ops import CreateSession, EndSession
+
+    store = fresh_repo.hooks
+
+    async def crash() -> str:
+        session_id = await fresh_repo.create_session(CreateSession(fresh_repo.new_session_id()))
+        await fresh_repo.write(EndSession(session_id, crashed=True))
+        return session_id
+
+    async def counts() -> tuple[int, int, int]:
+        (summary,) = await store.summaries()
+        return summary.delivered, summary.pending, summary.failed
+
+    async def settled_one(error: str | None) -> None:
+        await crash()
+        assert await store.fan_out(await store.hooks(), None) == 1
+        (claimed,) = await store.claim(lease_us=3_600_000_000, limit=10)
+        await store.settle([Outcome(claimed, 500 if error else 200, error)], give_up_at_once)
+
+    give_up_at_once = rules.Retry(max_attempts=1)
+    await store.add("http://127.0.0.1:9/refused", ["crashed"], None)
+    await settled_one(None)
+    await settled_one("HTTP 500")
+    await crash()  # pending, due now
+    assert await store.fan_out(await store.hooks(), None) == 1
+    assert await counts() == (1, 1, 1)
+    assert await store.forget(now_us() - 3_600_000_000) == 0  # settled less than an hour ago
+    assert await store.forget(now_us() + 1) == 2
+    assert await counts() == (0, 1, 0)
+
+    (pending,) = await store.claim(lease_us=3_600_000_000, limit=10)
+    await store.settle([Outcome(pending, 200, None)], give_up_at_once)
+    assert await counts() == (1, 0, 0)
+    monkeypatch.setenv("DATACAT_WEBHOOK_POLL_S", "0.01")
+    loop = asyncio.create_task(webhooks.run(fresh_repo, Settings(retention_days=1e-9)))
+    try:
+        for _ in range(2000):
+            if await counts() == (0, 0, 0):
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        loop.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await loop
+    assert await counts() == (0, 0, 0)

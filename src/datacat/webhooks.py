@@ -11,7 +11,8 @@ picks up where the outbox says.
 Tunables are ``DATACAT_WEBHOOK_*`` variables read here (tests shorten the backoff):
 POLL_S (1), BACKOFF_S (10, doubling per failed attempt, at most an hour apart),
 MAX_ATTEMPTS (10), TIMEOUT_S (10 per request); DATACAT_PUBLIC_URL (unset) makes the
-session link in a delivery absolute.
+session link in a delivery absolute. With DATACAT_RETENTION_DAYS set, deliveries settled
+longer ago than that are deleted (hourly), as the sessions they speak of are.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -33,6 +35,9 @@ from datacat.timefmt import now_us
 log = logging.getLogger(__name__)
 
 SENDS_AT_ONCE = 16
+FORGET_EVERY_S = 3600.0
+"""How often settled deliveries older than DATACAT_RETENTION_DAYS are deleted (the first
+pass does it at once)."""
 LEASE_MARGIN_S = 30.0
 """A claimed delivery is retried by another process if no answer is recorded within the
 request timeout plus this (the claimant died mid-send)."""
@@ -129,11 +134,18 @@ async def run(repo: Repository, settings: Settings) -> None:
         log.error("webhooks are off: %s", exc)
         return
     failing = False
+    forgotten_at = -FORGET_EVERY_S
     async with httpx.AsyncClient(timeout=tunables.timeout_s, follow_redirects=False) as http:
         while True:
             await asyncio.sleep(tunables.poll_s)
             try:
                 await deliver_once(repo.hooks, http, tunables)
+                if settings.retention_days is not None and (
+                    time.monotonic() - forgotten_at >= FORGET_EVERY_S
+                ):
+                    cutoff = now_us() - int(settings.retention_days * 86_400 * 1_000_000)
+                    await repo.hooks.forget(cutoff)
+                    forgotten_at = time.monotonic()
             except Exception as exc:  # the database is away or a bug: try again next poll
                 # The whole traceback once, then a line per pass, not a traceback a second.
                 if failing:

@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, insert, select, update
+from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -347,6 +347,21 @@ class HookStore:
                     .where(webhook_outbox.c.id == outcome.delivery.id)
                     .values(values)
                 )
+
+    async def forget(self, before_us: int) -> int:
+        """Delete deliveries settled (delivered or given up) before ``before_us``; pending
+        ones stay. The service's retention applies it, so the outbox does not outgrow the
+        sessions it speaks of. A status that recurs after its row is gone (a session hung
+        again months later) is delivered again; a new exception group never is (the scan
+        sees its earlier events)."""
+        outbox = webhook_outbox.c
+        settled = or_(outbox.delivered_us < before_us, outbox.failed_us < before_us)
+        async with self.engine.connect() as conn:
+            if await conn.scalar(select(outbox.id).where(settled).limit(1)) is None:
+                return 0
+        async with self._writing() as conn:
+            result = await conn.execute(delete(webhook_outbox).where(settled))
+        return int(result.rowcount or 0)
 
     # -- helpers -----------------------------------------------------------------------
 
