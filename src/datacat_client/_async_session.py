@@ -17,18 +17,20 @@ from typing import Any
 from datacat_client import _validate
 from datacat_client._client import AsyncDatacatClient
 from datacat_client._core import DEFAULT_URL, Call
-from datacat_client._exceptions import DatacatError
+from datacat_client._exceptions import DatacatError, InvalidData
 from datacat_client._heartbeat import AsyncHeartbeatMonitor
 from datacat_client._payloads import ExcInfo, Item, exception_data
 from datacat_client._session_core import (
     SessionCore,
     end_answer,
     event_extras,
+    histogram_value,
     validated_event_fields,
 )
 from datacat_client._timer import Timer
 from datacat_client._types import (
     BatchConfig,
+    Buckets,
     EndStatus,
     EventLevel,
     JSONObject,
@@ -201,6 +203,34 @@ class AsyncSession(SessionCore[AsyncDatacatClient]):
     ) -> None:
         """One observation of a distribution: kind ``histogram``."""
         await self.log_metric(name, value, tags, kind="histogram", unit=unit)
+
+    async def histogram(
+        self,
+        name: str,
+        buckets: Buckets,
+        *,
+        sum: float,
+        count: int | None = None,
+        tags: Tags = None,
+        unit: str | None = None,
+    ) -> None:
+        """Many observations at once, pre-aggregated: see ``Session.histogram``."""
+        try:
+            fields = _validate.histogram_fields(buckets, sum, count, unit)
+        except InvalidData as exc:
+            self._refuse(exc)
+            return None
+        value = histogram_value(fields)
+        if not self.batching:
+            return await self._immediately(
+                lambda: self.client._build_log_metric(
+                    self.session_id, name, value, tags, None, None, fields
+                )
+            )
+        waiting = self._queue_metric(name, value, tags, histogram=fields)
+        if waiting is not None:
+            await self._wait_for_room(waiting)
+        return None
 
     def timer(self, name: str, tags: Tags = None) -> Timer:
         """``with``/``async with session.timer("load"):`` or ``@session.timer("load")`` on a

@@ -28,7 +28,7 @@ class Tagged(NamedTuple):
     """A metric's tags together with its optional kind/unit (already validated)."""
 
     tags: Any
-    fields: dict[str, str]
+    fields: dict[str, Any]
 
 
 Item = tuple[Ledger, str, float, int, Any, Any, Any]

@@ -169,7 +169,13 @@ class SessionCore(Generic[Client]):
         return None if item is None else self._queue(item)
 
     def _queue_metric(
-        self, name: str, value: float, tags: Tags, kind: Any = None, unit: Any = None
+        self,
+        name: str,
+        value: float,
+        tags: Tags,
+        kind: Any = None,
+        unit: Any = None,
+        histogram: dict[str, Any] | None = None,
     ) -> Item | None:
         """The hot path: keep it to checks, a tuple and an append."""
         if type(name) is not str or not 0 < len(name) <= _validate.MAX_NAME or "\x00" in name:
@@ -191,7 +197,9 @@ class SessionCore(Generic[Client]):
                 self._refuse(exc)
                 return None
         extra: Any = tags
-        if kind is not None or unit is not None:
+        if histogram is not None:
+            extra = Tagged(tags, histogram)
+        elif kind is not None or unit is not None:
             try:
                 fields = _validate.metric_fields(kind, unit)
             except InvalidData as exc:
@@ -211,3 +219,9 @@ class SessionCore(Generic[Client]):
         item = (self._ledger, "end", _now(), self._seq(), status, None, None)
         self.client.batch_worker().outbox.put_always(item)
         return True
+
+
+def histogram_value(fields: dict[str, Any]) -> float:
+    """What a histogram sends as ``value``: its mean (the server stores the same)."""
+    count = fields["count"]
+    return float(fields["sum"]) / count if count else 0.0

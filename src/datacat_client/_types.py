@@ -12,6 +12,9 @@ Overflow = Literal["drop_oldest", "drop_newest", "block"]
 EndStatus = Literal["ended", "crashed"]
 MetricKind = Literal["gauge", "counter", "timer", "histogram"]
 EventLevel = Literal["debug", "info", "warning", "error", "critical"]
+Buckets = list[tuple[float | None, int]] | list[dict[str, Any]] | dict[float | None, int]
+"""A histogram's buckets: ``(le, count)`` pairs, ``{"le", "count"}`` dicts or ``{le: count}``;
+``le`` None (or ``math.inf``) is +Inf."""
 
 
 @dataclass(frozen=True)

@@ -113,6 +113,60 @@ def metric_fields(kind: Any, unit: Any) -> dict[str, str] | None:
     return fields or None
 
 
+MAX_BUCKETS = 64
+
+
+def histogram_fields(
+    buckets: Any, total: Any, count: Any = None, unit: Any = None
+) -> dict[str, Any]:
+    """A pre-aggregated histogram's body fields (kind, unit, buckets, sum, count), held to
+    the server's rules so one bad histogram cannot sink a batch.
+
+    ``buckets``: ``(le, count)`` pairs or ``{"le": ..., "count": ...}`` dicts, or a mapping
+    ``{le: count}``; each count is that bucket's own (not cumulative), ``le`` None or
+    ``math.inf`` is +Inf (last only). ``count`` defaults to the sum of the bucket counts."""
+    if isinstance(buckets, dict):
+        pairs = list(buckets.items())
+    elif isinstance(buckets, (list, tuple)):
+        pairs = [
+            (bucket.get("le"), bucket.get("count")) if isinstance(bucket, dict) else tuple(bucket)
+            for bucket in buckets
+        ]
+    else:
+        raise InvalidData(f"histogram buckets must be a list or dict, not {type(buckets).__name__}")
+    if not pairs or len(pairs) > MAX_BUCKETS:
+        raise InvalidData(f"a histogram has 1..{MAX_BUCKETS} buckets, got {len(pairs)}")
+    out: list[dict[str, Any]] = []
+    previous: float | None = None
+    for position, pair in enumerate(pairs):
+        if len(pair) != 2:
+            raise InvalidData(f"histogram bucket {position} must be (le, count)")
+        le, n = pair
+        if le is not None and not isinstance(le, bool) and le == math.inf:
+            le = None
+        if le is None:
+            if position != len(pairs) - 1:
+                raise InvalidData("only the last histogram bucket may be +Inf (le None)")
+        else:
+            le = number(le)
+            if previous is not None and le <= previous:
+                raise InvalidData("histogram bucket bounds (le) must strictly increase")
+            previous = le
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise InvalidData(f"histogram bucket {position}: a count is an int >= 0, not {n!r}")
+        out.append({"le": le, "count": n})
+    counted = sum(bucket["count"] for bucket in out)
+    if count is None:
+        count = counted
+    if isinstance(count, bool) or not isinstance(count, int) or count != counted:
+        raise InvalidData(f"histogram count {count!r} is not the sum of its buckets ({counted})")
+    fields: dict[str, Any] = {"kind": "histogram"}
+    if unit is not None:
+        fields["unit"] = _text(unit, "a metric unit", 1, MAX_UNIT)
+    fields.update(buckets=out, sum=number(total), count=count)
+    return fields
+
+
 def event_fields(level: Any, message: Any, category: Any, labels: Any) -> dict[str, Any] | None:
     """Issue 12's optional event fields, or None when none is given (the seed's body)."""
     fields: dict[str, Any] = {}
