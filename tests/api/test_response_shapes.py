@@ -161,6 +161,7 @@ def _reads(ids: dict[str, str]) -> Iterator[str]:
         yield f"/api/metrics/series?name=cpu&aggregation={aggregation}&product={product}"
     yield "/api/metrics/series?name=cpu&state_path=a.b&state_value=x&state_mode=contains"
     yield f"/api/grafana/sessions?product={product}"
+    yield f"/api/grafana/status_series?product={product}&from=0&to=4102444800000&bucket=1d"
     yield "/api/grafana/sessions?limit=2"
 
 
@@ -230,6 +231,7 @@ async def test_errors_match_their_shapes(call: Any, seeded: dict[str, str]) -> N
         ("GET", f"/api/sessions/{rich}/events?cursor=garbage", {}),
         ("GET", "/api/metrics/series?name=cpu&state_path=..&state_value=1", {}),
         ("GET", "/api/grafana/sessions?limit=0", {}),
+        ("GET", "/api/grafana/status_series?bucket=2h", {}),
     ):
         body = await call(method, url, **kwargs)
         assert body["detail"], (method, url)
@@ -328,6 +330,35 @@ async def test_event_search_of_issue_12_matches_its_shapes(
     ]
     assert (await call("GET", "/api/events?level=fatal"))["detail"]  # 422
     assert (await call("GET", "/api/events?cursor=1"))["detail"]  # 422
+
+
+async def test_exception_groups_match_their_shapes(call: Any, seeded: dict[str, str]) -> None:
+    product = seeded["product"]
+    found = await call("GET", f"/api/exceptions?product={product}&version=1.2&limit=1")
+    assert found["items"]
+    await call("GET", "/api/exceptions?sort=frequent&fatal=false&since=2026-01-01T00:00:00Z")
+    fingerprint = found["items"][0]["fingerprint"]
+    detail = await call("GET", f"/api/exceptions/{fingerprint}?limit=1")
+    assert detail["traceback"] and detail["items"]
+    assert (await call("GET", f"/api/exceptions/{'0' * 32}"))["detail"]  # 404
+    assert (await call("GET", "/api/exceptions?sort=oldest"))["detail"]  # 422
+    assert (await call("GET", "/api/exceptions/nothex"))["detail"]  # 422
+
+
+async def test_integration_answers_match_their_shapes(call: Any) -> None:
+    """OTLP/HTTP in JSON (its protobuf twin is tests/test_otlp.py's) and the Prometheus page."""
+    resource = {"attributes": [{"key": "service.name", "value": {"stringValue": "shapes-otlp"}}]}
+    record = {
+        "timeUnixNano": "1732815730000000000",
+        "severityNumber": 13,
+        "body": {"stringValue": "m"},
+    }
+    logs = {"resourceLogs": [{"resource": resource, "scopeLogs": [{"logRecords": [record]}]}]}
+    assert await call("POST", "/v1/logs", json=logs) == {}
+    assert await call("POST", "/v1/metrics", json={"resourceMetrics": []}) == {}
+    bad = {"content": b"{not json", "headers": {"content-type": "application/json"}}
+    assert await call("POST", "/v1/logs", **bad)
+    assert await call("GET", "/-/metrics") is None  # text, not JSON
 
 
 def test_every_documented_operation_was_exercised(contract: Contract) -> None:
