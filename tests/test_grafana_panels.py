@@ -42,7 +42,6 @@ import yaml
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from datacat.api import exceptions as exceptions_api
 from datacat.store.metricquery import Bucket
 from datacat.store.statusseries import MAX_BUCKETS, StatusSeriesQuery, filled, plan
 from datacat.store.tables import sessions
@@ -59,12 +58,6 @@ COMPOSE = ROOT / "docker-compose.yml"
 PLUGIN = "yesoreyeram-infinity-datasource"
 STATUSES = ("active", "ended", "hung", "crashed", "abandoned")
 PRODUCT = "grafana-demo"
-
-EXCEPTIONS_LANDED = any(
-    getattr(route, "path", None) == "/api/exceptions" for route in exceptions_api.router.routes
-)
-"""``GET /api/exceptions`` (issue 12) arrives in its own change: until its route exists, the
-exceptions panel's test is an expected failure (strict, so it cannot pass unnoticed)."""
 
 
 # -- what Grafana and Infinity do with the files -------------------------------------------
@@ -418,13 +411,6 @@ def test_metric_with_a_state_filter_panel(served: Served) -> None:
         assert min(MATCHING_MEMORY) <= row["value"] <= max(MATCHING_MEMORY), row
 
 
-@pytest.mark.xfail(
-    not EXCEPTIONS_LANDED,
-    reason="GET /api/exceptions (issue 12) has no route yet; the panel follows its "
-    "documented shape (issue 12 item 3: items with type, message, occurrences, sessions, "
-    "last_seen, fingerprint)",
-    strict=True,
-)
 def test_recent_exceptions_panel(served: Served) -> None:
     (target,) = panels()["Recent exceptions"]["targets"]
     frame = served.grafana.frame(target)
