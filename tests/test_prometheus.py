@@ -306,3 +306,31 @@ def _session_row(session_id: str, created_us: int, status: str) -> dict[str, obj
         "product": "app",
         "version": "1.0",
     }
+
+
+async def test_an_exception_that_escapes_is_counted_as_the_500_it_answers(
+    tmp_path: Path,
+) -> None:
+    """In-process (a real server has no route that raises): the test adds one."""
+    from datacat import promstats
+    from datacat.app import create_app
+    from datacat.settings import Settings
+
+    application = create_app(Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'e.db'}"))
+
+    async def boom() -> None:
+        raise RuntimeError("boom")
+
+    application.add_api_route("/boom/{anything}", boom)
+    labels = {"method": "GET", "route": "/boom/{anything}", "status": "500"}
+    before = promstats.REGISTRY.get_sample_value("datacat_http_requests_total", labels) or 0
+    transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
+    async with (
+        application.router.lifespan_context(application),
+        httpx.AsyncClient(transport=transport, base_url="http://datacat") as client,
+    ):
+        answer = await client.get("/boom/1", headers={"X-Request-ID": "boom-1"})
+    assert answer.status_code == 500 and answer.headers["x-request-id"] == "boom-1"
+    promstats.REQUEST_STATS.flush()
+    after = promstats.REGISTRY.get_sample_value("datacat_http_requests_total", labels)
+    assert after == before + 1

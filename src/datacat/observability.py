@@ -125,11 +125,12 @@ class Observe:
         started = time.perf_counter()
         try:
             await self.app(scope, receive, sending)
-        except BaseException:
+        except Exception:
             if status == 499:
-                status = 500
+                status = 500  # what the server answers for an exception that escaped
             # The id stays set: the server logs the traceback after this returns, in this
-            # same task, and that line should name the request too.
+            # same task, and that line should name the request too. (Cancelled — the
+            # client left — stays a 499.)
             raise
         else:
             requestid.current.reset(token)
