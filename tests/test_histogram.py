@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from datacat.histogram import MAX_BUCKETS, Cell, cells_from_buckets, problem, quantile
+from datacat.histogram import MAX_BUCKETS, MAX_COUNT, Cell, cells_from_buckets, problem, quantile
 
 
 def model_quantile(percent: float, cells: list[Cell], points: list[tuple[float, float]]) -> float:
@@ -108,6 +108,8 @@ GOOD = [(16.7, 950), (33.3, 40), (None, 10)]
     ("buckets", "total", "count", "field", "words"),
     [
         (GOOD, 12345.6, 1000, None, None),
+        ([(1.0, MAX_COUNT)], 1.0, MAX_COUNT, None, None),
+        ([(1.0, MAX_COUNT + 1)], 1.0, MAX_COUNT + 1, "buckets[0].count", "at most"),
         ([], 1.0, 0, "buckets", "at least one"),
         ([(float(i), 1) for i in range(MAX_BUCKETS + 1)], 1.0, MAX_BUCKETS + 1, "buckets", "64"),
         ([(1.0, 1), (1.0, 1)], 1.0, 2, "buckets[1].le", "increase"),

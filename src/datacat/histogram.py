@@ -33,11 +33,24 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-__all__ = ["MAX_BUCKETS", "Cell", "HistogramProblem", "cells_from_buckets", "problem", "quantile"]
+__all__ = [
+    "MAX_BUCKETS",
+    "MAX_COUNT",
+    "Cell",
+    "HistogramProblem",
+    "cells_from_buckets",
+    "problem",
+    "quantile",
+]
 
 MAX_BUCKETS = 64
 """Buckets per histogram body: Prometheus' defaults use 11 and OpenTelemetry's 16; 64 keeps
 a batch of histograms small while leaving room for fine layouts."""
+
+
+MAX_COUNT = 2**53
+"""The largest observation count (per bucket and per histogram): exact as a double, so
+sums of counts in SQL and here stay exact, and far inside the BIGINT columns."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +82,8 @@ def problem(
             return HistogramProblem(f"{where}.le", "bucket bounds must strictly increase")
         if n < 0:
             return HistogramProblem(f"{where}.count", "must not be negative")
+        if n > MAX_COUNT:
+            return HistogramProblem(f"{where}.count", f"at most {MAX_COUNT}")
         previous = le
     if count is None:
         return HistogramProblem("count", "required with buckets")
@@ -76,6 +91,8 @@ def problem(
         return HistogramProblem("sum", "required with buckets")
     if not math.isfinite(total):
         return HistogramProblem("sum", "must be finite")
+    if not 0 <= count <= MAX_COUNT:
+        return HistogramProblem("count", f"must be 0 to {MAX_COUNT}")
     if sum(n for _, n in buckets) != count:
         return HistogramProblem("count", "must equal the sum of the bucket counts")
     return None

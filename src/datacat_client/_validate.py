@@ -114,6 +114,7 @@ def metric_fields(kind: Any, unit: Any) -> dict[str, str] | None:
 
 
 MAX_BUCKETS = 64
+MAX_COUNT = 2**53
 
 
 def histogram_fields(
@@ -152,8 +153,8 @@ def histogram_fields(
             if previous is not None and le <= previous:
                 raise InvalidData("histogram bucket bounds (le) must strictly increase")
             previous = le
-        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            raise InvalidData(f"histogram bucket {position}: a count is an int >= 0, not {n!r}")
+        if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= MAX_COUNT:
+            raise InvalidData(f"histogram bucket {position}: a count is an int 0..2**53, not {n!r}")
         out.append({"le": le, "count": n})
     counted = sum(bucket["count"] for bucket in out)
     if count is None:

@@ -142,6 +142,7 @@ BAD = [
     ),
     (FRAME | {"buckets": [{"le": 1.0, "count": -1}, {"le": None, "count": 1001}]}, "count"),
     (FRAME | {"buckets": [{"le": 1.0, "count": 1.5}]}, "count"),
+    (FRAME | {"buckets": [{"le": 1.0, "count": 2**53 + 1}], "count": 2**53 + 1}, "count"),
     (FRAME | {"count": 999}, "count: must equal the sum of the bucket counts"),
     (_without("count"), "count: required with buckets"),
     (_without("sum"), "sum: required with buckets"),
@@ -179,6 +180,29 @@ async def test_bad_histograms_are_refused_alike_and_write_nothing(
     assert answers[0] == answers[1]
     assert named in str(answers[0]["detail"])
     assert await stored(repo, session) == ([], [])
+
+
+async def test_huge_counts_add_up_without_overflow(client: httpx.AsyncClient) -> None:
+    """Counts up to 2**53 each: their sums in SQL must not overflow (SQLite's integer SUM
+    raises) whatever the statistic."""
+    name = f"huge_{uuid.uuid4().hex[:6]}"
+    session = await new_session(client)
+    huge = {"name": name, "kind": "histogram", "sum": 1.0, "count": 2**53}
+    items = [
+        {"op": "metric", "session_id": session}
+        | huge
+        | {"buckets": [{"le": 1.0, "count": 2**53}], "timestamp": _ts(t)}
+        for t in range(1200)
+    ]
+    assert (await client.post("/api/batch", json={"items": items})).status_code == 200
+    for aggregation in ("count", "sum", "avg", "p50"):
+        for bucket in ("", "&bucket=1d"):
+            response = await client.get(
+                f"/api/metrics/series?name={name}&aggregation={aggregation}{bucket}"
+            )
+            assert response.status_code == 200, response.text
+    answer = await client.get(f"/api/metrics/series?name={name}&aggregation=count")
+    assert answer.json()["points"][0]["value"] == pytest.approx(1200 * 2**53)
 
 
 # --- the explorer ------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from pydantic import (
 )
 
 from datacat.api import examples
-from datacat.histogram import MAX_BUCKETS, problem
+from datacat.histogram import MAX_BUCKETS, MAX_COUNT, problem
 from datacat.jsoncheck import check_json
 
 NO_NUL = "^[^\\u0000]*$"
@@ -160,11 +160,14 @@ class EventIn(RequestModel):
     labels: Labels | None = None
 
 
+ObservationCount = Annotated[int, Strict(), Field(ge=0, le=MAX_COUNT)]
+
+
 class HistogramBucket(RequestModel):
     le: FiniteNumber | None = Field(
         description="The bucket's upper bound (inclusive); null is +Inf, last only."
     )
-    count: Annotated[int, Strict(), Field(ge=0)] = Field(
+    count: ObservationCount = Field(
         description="Observations in (previous le, le]: this bucket's own, not cumulative."
     )
 
@@ -190,11 +193,16 @@ class MetricIn(RequestModel):
     buckets: Annotated[list[HistogramBucket], Field(max_length=MAX_BUCKETS)] | None = Field(
         default=None,
         description=f"kind histogram only: at most {MAX_BUCKETS} buckets, `le` strictly "
-        "increasing, counts adding up to `count`.",
+        "increasing, counts adding up to `count`; percentiles interpolate within them.",
+        examples=[
+            [{"le": 16.7, "count": 950}, {"le": 33.3, "count": 40}, {"le": None, "count": 10}]
+        ],
     )
-    sum: FiniteNumber | None = Field(default=None, description="With `buckets`: the total.")
-    count: Annotated[int, Strict(), Field(ge=0)] | None = Field(
-        default=None, description="With `buckets`: the number of observations."
+    sum: FiniteNumber | None = Field(
+        default=None, description="With `buckets`: the total.", examples=[12345.6]
+    )
+    count: ObservationCount | None = Field(
+        default=None, description="With `buckets`: the number of observations.", examples=[1000]
     )
 
     @model_validator(mode="before")

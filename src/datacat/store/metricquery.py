@@ -623,7 +623,8 @@ async def _histogram_values(
     if statistic in _WEIGHTED:
         plain = source.add_columns(metrics.c.observations).subquery()
         plain_key = plain.c.bucket if bucket is not None else plain.c.session_pk
-        weight = func.coalesce(plain.c.observations, 1)
+        # As floats: SQLite's integer SUM raises on overflow (counts reach 2**53 each).
+        weight = cast(func.coalesce(plain.c.observations, 1), Float)
         totals = await conn.execute(
             select(
                 plain.c.grp if grouped else literal(None),
@@ -655,7 +656,12 @@ async def _histogram_values(
         .subquery()
     )
     counted = await conn.execute(
-        select(points.c.grp, points.c.key, metric_buckets.c.le, func.sum(metric_buckets.c.count))
+        select(
+            points.c.grp,
+            points.c.key,
+            metric_buckets.c.le,
+            func.sum(cast(metric_buckets.c.count, Float)),
+        )
         .select_from(
             points.join(
                 metric_buckets,
