@@ -1,11 +1,12 @@
 """What datacat tells Prometheus: the metric objects, and the text a scrape answers.
 
-Counted as things happen (cheap: a dict look-up and a few additions per request):
-requests by route template and status, request latency, the writer's group sizes, queue
-depth and rows written per table, sweeper runs. Read from the database when scraped:
-sessions by product and status (the ``top`` products by session count by name, the rest
-as ``other``, so a program inventing product names cannot blow up the series count) and
-the database's size.
+Counted as things happen (per request a dict look-up and a few additions, see
+``RequestStats``): requests by route template and status, request latency, the writer's
+group sizes, queue depth and rows written per table, sweeper runs. Read from the database
+when scraped (``store.vitals``): sessions by product and status (the ``top`` products by
+session count by name, the rest as ``other``, so a program inventing product names cannot
+blow up the series count), the last day's sessions of the releases with the latest
+activity by status (what a crash-free alert divides), and the database's size.
 
 With ``--workers N`` each worker counts in its own memory-mapped file under
 ``PROMETHEUS_MULTIPROC_DIR`` (``datacat serve`` makes a fresh directory per start), and
