@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import gzip
 import logging
+import re
 import socket
 import tracemalloc
 import uuid
@@ -310,54 +311,12 @@ def test_the_documented_examples_are_stored(keyed: Keyed) -> None:
     assert (metric["kind"], metric["unit"], metric["value"]) == ("gauge", "ms", 16.7)
 
 
-SDK_SETUP = """\
-import logging
-import socket
-import uuid
-
-from opentelemetry.exporter.otlp.proto.http import Compression
-from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
-from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
-from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
-from opentelemetry.sdk.metrics import Counter, Histogram, MeterProvider
-from opentelemetry.sdk.metrics.export import AggregationTemporality, PeriodicExportingMetricReader
-from opentelemetry.sdk.resources import Resource
-
-DATACAT = "http://127.0.0.1:8080"
-HEADERS = {"Authorization": "Bearer dc_your_ingest_key"}  # datacat keys create --scope ingest
-
-resource = Resource.create({
-    "service.name": "probe-app",                # -> the session's product
-    "service.version": "1.4.0",                 # -> version
-    "host.name": socket.gethostname(),          # -> host
-    "service.instance.id": str(uuid.uuid4()),   # one datacat session per process start
-})
-
-logs = LoggerProvider(resource=resource)
-logs.add_log_record_processor(BatchLogRecordProcessor(OTLPLogExporter(
-    endpoint=f"{DATACAT}/v1/logs", headers=HEADERS, compression=Compression.Gzip)))
-logging.getLogger().addHandler(LoggingHandler(logger_provider=logs))
-
-delta = {Counter: AggregationTemporality.DELTA, Histogram: AggregationTemporality.DELTA}
-metrics = MeterProvider(resource=resource, metric_readers=[PeriodicExportingMetricReader(
-    OTLPMetricExporter(endpoint=f"{DATACAT}/v1/metrics", headers=HEADERS,
-                       compression=Compression.Gzip, preferred_temporality=delta))])
-meter = metrics.get_meter("probe")
-
-# Your program, unchanged: logging and OpenTelemetry metrics.
-log = logging.getLogger("probe.worker")
-log.warning("disk almost full", extra={"free_mb": 12})
-try:
-    1 / 0
-except ZeroDivisionError:
-    log.exception("could not compute the ratio")
-meter.create_counter("jobs_done").add(3)
-meter.create_histogram("job_ms", unit="ms").record(42.0)
-
-logs.shutdown()     # flushes; the SDK also does it at exit
-metrics.shutdown()
-"""
+README = Path(__file__).resolve().parents[1] / "README.md"
+SDK_SETUP = re.findall(
+    r"```python\n(.*?)```",
+    README.read_text().split("\n### OpenTelemetry\n", 1)[1].split("\n### ", 1)[0],
+    flags=re.S,
+)[0]
 """The README's copy-paste setup (Integrations, OpenTelemetry), run as written but for
 the server's address, its key and a product name of this test's own."""
 
