@@ -611,11 +611,13 @@ def test_undecodable_bodies_are_refused_with_a_status(
 
 
 def test_the_raw_body_limit_applies_before_anything_is_read(keyed: Keyed) -> None:
-    """The ingress refuses a raw body over DATACAT_MAX_BODY_BYTES (1 MiB by default) for
-    /v1 as for /api: OTLP routes are not on the fast path but not outside the limits."""
-    answer = keyed.post("/v1/logs", b"\x00" * (1024 * 1024 + 1), PROTOBUF)
+    """The ingress refuses a raw body over DATACAT_MAX_BATCH_BYTES (4 MiB by default) for
+    /v1 as for /api/batch: OTLP routes are not on the fast path but not outside the limits,
+    and an export is a batch (the same bound applies once a gzipped one is inflated)."""
+    assert keyed.post("/v1/logs", b"\x00" * (1024 * 1024 + 1), PROTOBUF).status_code == 400
+    answer = keyed.post("/v1/logs", b"\x00" * (4 * 1024 * 1024 + 1), PROTOBUF)
     assert answer.status_code == 413
-    assert "DATACAT_MAX_BODY_BYTES" in answer.json()["detail"]
+    assert "DATACAT_MAX_BATCH_BYTES" in answer.json()["detail"]
 
 
 def test_without_an_ingest_key_otlp_is_refused(keyed: Keyed) -> None:

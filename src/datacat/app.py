@@ -162,7 +162,11 @@ def create_app(settings: Settings | None = None, *, fast_path: bool = True) -> F
     app.add_middleware(  # added last, so it runs first: limits apply to the fast path too
         IngressMiddleware,
         default_limit=(settings.max_body_bytes, "MAX_BODY_BYTES"),
-        limits={"/api/batch": (settings.max_batch_bytes, "MAX_BATCH_BYTES")},
+        # An OTLP export is a batch too (gzip may inflate it to the same bound: api/otlp.py).
+        limits={
+            path: (settings.max_batch_bytes, "MAX_BATCH_BYTES")
+            for path in ("/api/batch", "/v1/logs", "/v1/metrics")
+        },
         worker_header=settings.worker_header,
     )
     observability.install(app, settings)  # request ids and Prometheus, around all but security

@@ -149,7 +149,7 @@ def _watch_writer(app: FastAPI) -> None:
     @contextlib.asynccontextmanager
     async def lifespan(application: Any) -> AsyncIterator[Any]:
         async with start(application) as state:
-            writer = prometheus.writer_of(application.state.repository)
+            writer = application.state.repository.writer
 
             def committed(ops: int, rows: Mapping[str, int]) -> None:
                 promstats.group_committed(ops, rows, writer.queue_depth)

@@ -55,9 +55,9 @@ COMMON = (
 )
 CORS_METHODS = ("GET", "HEAD", "POST", "DELETE")
 CORS_HEADERS = ("Authorization", "Content-Type")
-CORS_EXPOSED = ("Retry-After", "WWW-Authenticate")
+CORS_EXPOSED = ("Retry-After", "WWW-Authenticate", "X-Request-ID")
 """What a script on an allowed origin may read besides the body: when to retry a 429 or
-503, and why a 401 refused it."""
+503, why a 401 refused it, and the id to quote when asking about a request."""
 
 
 REDOC_STYLE_HASHES = (

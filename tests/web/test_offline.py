@@ -235,7 +235,9 @@ def test_cors_answers_listed_origins_only(cors_server: CorsServer) -> None:
         unauthorized = http.get("/api/sessions", headers={"origin": allowed})
         assert unauthorized.status_code == 401
         assert unauthorized.headers["access-control-allow-origin"] == allowed
-        assert "www-authenticate" in unauthorized.headers["access-control-expose-headers"].lower()
+        exposed = unauthorized.headers["access-control-expose-headers"].lower()
+        assert "www-authenticate" in exposed and "x-request-id" in exposed
+        assert unauthorized.headers["x-request-id"]
         _assert_headers(unauthorized, API_POLICY)
         answer = http.get("/api/sessions", headers={"origin": stranger, **key})
         assert answer.status_code == 200

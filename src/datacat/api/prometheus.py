@@ -11,9 +11,7 @@ from datacat.api.deps import Repo, get_settings
 from datacat.api.schemas import ErrorBody
 from datacat.scopes import PROMETHEUS_PATH
 from datacat.settings import Settings
-from datacat.store.repository import Repository
 from datacat.store.vitals import read_vitals
-from datacat.store.writer import Writer
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +30,6 @@ datacat_release_sessions_24h{product="editor",status="crashed",version="2.1.0"} 
 # TYPE datacat_database_up gauge
 datacat_database_up 1.0
 """
-
-
-def writer_of(repo: Repository) -> Writer:
-    """The repository's group-commit writer, watched (``observers``) and measured
-    (``queue_depth``) for metrics; the Repository does not offer it publicly yet."""
-    return repo._writer
 
 
 @router.get(
@@ -70,5 +62,5 @@ async def prometheus_metrics(repo: Repo, settings: Settings = Depends(get_settin
     except Exception:  # the counts this process holds are worth a scrape even so
         log.exception("could not read sessions and database size for /-/metrics")
         vitals = None
-    body = promstats.exposition(vitals, writer_of(repo).queue_depth)
+    body = promstats.exposition(vitals, repo.writer.queue_depth)
     return Response(content=body, media_type=promstats.CONTENT_TYPE)

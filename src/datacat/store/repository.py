@@ -147,6 +147,12 @@ class Repository:
         self.hooks = HookStore(engine, self._lock)
         self._pruner = Pruner(engine, self._lock)
 
+    @property
+    def writer(self) -> Writer:
+        """The group-commit writer, for what watches it (``observers``, ``queue_depth``:
+        the Prometheus page); writes themselves go through the methods below."""
+        return self._writer
+
     @classmethod
     def from_url(cls, url: str, pool_size: int = 10) -> Repository:
         return cls(create_engine(url, pool_size=pool_size))
