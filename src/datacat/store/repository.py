@@ -28,7 +28,7 @@ from datacat.store import ids, logged, transitions
 from datacat.store import status as rules
 from datacat.store.chunkcache import ChunkCache
 from datacat.store.database import WRITE_OPTION, create_engine
-from datacat.store.eventsearch import EventQuery, run_event_search
+from datacat.store.eventsearch import EventQuery, run_event_search, text_contains
 from datacat.store.exceptions import ExceptionStore
 from datacat.store.hooks import HookStore
 from datacat.store.hooktables import session_transitions
@@ -542,7 +542,7 @@ class Repository:
             conditions.append(hung if filters.ever_hung else ~hung)
         if filters.q is not None:
             text_in = (events.c.name, events.c.message)
-            found = or_(*(column.icontains(filters.q, autoescape=True) for column in text_in))
+            found = or_(*(text_contains(c, filters.q, self.dialect) for c in text_in))
             conditions.append(_logged(found))
         return conditions
 
