@@ -103,17 +103,22 @@ def pages(cfg: Config, workers: int | None) -> list[Row]:
     rows = []
     for line in _external(command, cfg.seconds(900, 120)):
         figures = {k: v for k, v in line.items() if k not in ("measure", "target", "met", "seed")}
+        # pages.py's own target: issue 12's queries and pages p50 < 150 ms, the older
+        # pages wall-time p99 < 300 ms (server time is shown beside it).
+        if str(line.get("target", "")).startswith("p50"):
+            check, primary = Check("p50", "p50", "<", 150, "ms"), "p50"
+        else:
+            check, primary = Check("p99", "p99", "<", 300, "ms"), "p99"
         rows.append(
             Row(
                 f"page {line['page']}",
                 f"UI page `{line['page']}`, {sessions:,} sessions + {points:,} points",
-                # pages.py's own target: wall-time p99 (server time is shown beside it).
-                [Check("p99", "p99", "<", 300, "ms")],
+                [check],
                 figures,
                 f"p50 {number(line['p50'])} ms, p99 {number(line['p99'])} ms "
                 f"(server time p50 {number(line['server_p50'])}, "
                 f"p99 {number(line['server_p99'])} ms)",
-                primary="p99",
+                primary=primary,
                 unit="ms",
             )
         )
