@@ -160,7 +160,30 @@ class EventIn(RequestModel):
     labels: Labels | None = None
 
 
-ObservationCount = Annotated[int, Strict(), Field(ge=0, le=MAX_COUNT)]
+def _whole_number(value: Any) -> Any:
+    """JSON Schema's ``integer`` includes ``5.0``; Strict() still refuses text and floats
+    with a fraction."""
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return value
+
+
+# The validator last: placed before Field(), the bounds left the schema as ge/le keys.
+ObservationCount = Annotated[
+    int, Strict(), Field(ge=0, le=MAX_COUNT), BeforeValidator(_whole_number)
+]
+
+
+def _value_or_buckets(schema: dict[str, Any]) -> None:
+    """What ``MetricIn._value_optional_with_buckets`` lets through, in the schema: ``value``
+    is required unless ``buckets`` (a list) is given."""
+    required = schema.get("required", [])
+    if "value" in required:
+        required.remove("value")
+    schema["anyOf"] = [
+        {"required": ["value"]},
+        {"required": ["buckets"], "properties": {"buckets": {"type": "array"}}},
+    ]
 
 
 class HistogramBucket(RequestModel):
@@ -177,6 +200,8 @@ class MetricIn(RequestModel):
     stored as its mean (``sum / count``) with the count beside it and the buckets apart, so
     percentiles interpolate within buckets and sum/count/avg weigh it by ``count``."""
 
+    model_config = ConfigDict(extra="ignore", json_schema_extra=_value_or_buckets)
+
     name: Name
     value: FiniteNumber = Field(
         description="Required, except with `buckets` (the mean `sum / count` is stored then)."
@@ -187,10 +212,12 @@ class MetricIn(RequestModel):
     kind: MetricKind | None = Field(
         default=None,
         description="gauge (default: a sampled value), counter (a delta), timer (a duration), "
-        "histogram (an observation, or with `buckets` many).",
+        "histogram (an observation, or with `buckets` many; the default with `buckets`).",
     )
     unit: Unit | None = Field(default=None, description="Free text, e.g. ms, bytes, %.")
-    buckets: Annotated[list[HistogramBucket], Field(max_length=MAX_BUCKETS)] | None = Field(
+    buckets: (
+        Annotated[list[HistogramBucket], Field(min_length=1, max_length=MAX_BUCKETS)] | None
+    ) = Field(
         default=None,
         description=f"kind histogram only: at most {MAX_BUCKETS} buckets, `le` strictly "
         "increasing, counts adding up to `count`; percentiles interpolate within them.",
@@ -210,7 +237,7 @@ class MetricIn(RequestModel):
     def _value_optional_with_buckets(cls, data: Any) -> Any:
         """With buckets, ``value`` may be left out (the mean is stored); it stays required
         otherwise, so a plain metric without one is still refused at ``value``."""
-        if isinstance(data, dict) and data.get("value") is None and data.get("buckets") is not None:
+        if isinstance(data, dict) and "value" not in data and data.get("buckets") is not None:
             return {**data, "value": 0.0}
         return data
 
@@ -219,10 +246,13 @@ class MetricIn(RequestModel):
         """One rule for the routes, the fast path and batch items (all validate this
         model); the message starts with the field it names."""
         if self.buckets is None:
-            if self.sum is not None or self.count is not None:
-                raise ValueError("buckets: sum and count come only with buckets")
+            # Without buckets they mean nothing: ignored, like any field the model does
+            # not know (a schema-valid body is accepted).
+            self.sum = self.count = None
             return self
-        if self.kind != "histogram":
+        if self.kind is None:
+            self.kind = "histogram"
+        elif self.kind != "histogram":
             raise ValueError('buckets: only with kind "histogram"')
         found = problem([(b.le, b.count) for b in self.buckets], self.sum, self.count)
         if found is not None:
