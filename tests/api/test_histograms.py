@@ -469,3 +469,50 @@ def test_a_bad_histogram_line_names_the_field(change: dict[str, Any], named: str
     with pytest.raises(LineError) as caught:
         parse_line(orjson.dumps(line))
     assert named in str(caught.value)
+
+
+# --- percentiles per time bucket with no session filter ------------------------------------
+
+
+@pytest.mark.parametrize("aggregation", ["p50", "p90", "p95", "p99"])
+@pytest.mark.parametrize(("bucket", "width_s"), [("1h", 3600), ("1d", 86_400), ("auto", 3600)])
+async def test_unfiltered_bucket_percentiles_are_exact(
+    client: httpx.AsyncClient, aggregation: str, bucket: str, width_s: int
+) -> None:
+    """Only the metric's name filters here, so SQLite takes its per-bucket ORDER BY …
+    LIMIT/OFFSET path (both directions: p50 from the bottom, p9x from the top); buckets
+    hold 1, 2 and many points with ties. Model: ``statistics.quantiles(inclusive)``."""
+    name = f"u_{uuid.uuid4().hex[:8]}"
+    rng = random.Random(aggregation + bucket)
+    points: list[tuple[int, float]] = []
+    for session_index in range(4):
+        session = await new_session(client)
+        mine = [
+            (rng.randrange(0, 3 * 86_400), rng.choice([rng.uniform(-50, 500), 7.0, 7.0]))
+            for _ in range(40 + 30 * session_index)
+        ]
+        if session_index == 0:
+            mine += [(3 * 86_400 + 5, 1.5), (4 * 86_400 + 7, 2.5), (4 * 86_400 + 9, -2.5)]
+        items = [
+            {"op": "metric", "session_id": session, "name": name, "value": v, "timestamp": _ts(t)}
+            for t, v in mine
+        ]
+        assert (await client.post("/api/batch", json={"items": items})).status_code == 200
+        points += mine
+    by_bucket: dict[int, list[float]] = {}
+    for t, v in points:
+        by_bucket.setdefault(t - t % width_s, []).append(v)
+    percent = int(aggregation[1:])
+    expected = [
+        (_ts(start), model_percentile(percent, values, []))
+        for start, values in sorted(by_bucket.items())
+    ]
+    response = await client.get(
+        f"/api/metrics/series?name={name}&aggregation={aggregation}&bucket={bucket}"
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    got = [(p["timestamp"], p["value"]) for p in body["points"]]
+    assert [t for t, _ in got] == [t for t, _ in expected]
+    assert [v for _, v in got] == pytest.approx([v for _, v in expected], rel=1e-9, abs=1e-9)
+    assert body["sessions_matched"] == 4 and body["points_matched"] == len(expected)
