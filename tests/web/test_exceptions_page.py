@@ -17,6 +17,7 @@ import hashlib
 import html
 import re
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -143,8 +144,12 @@ def model(sort: str = "recent", fatal: bool | None = None) -> list[dict[str, Any
 
 
 @pytest.fixture(scope="module")
-def world(http: httpx.Client, seeded: Seeded) -> dict[str, str]:
-    """This module's sessions, seeded once per backend; their ids by key."""
+def world(http: httpx.Client, seeded: Seeded) -> Iterator[dict[str, str]]:
+    """This module's sessions, seeded once per backend; their ids by key.
+
+    Their fatal exceptions crash them, and the other web tests' model of the shared
+    server knows no such sessions (the browser's ``status=crashed`` filter, the dashboard's
+    counts): they are deleted when this module is done."""
     ids = {}
     for key, (version, host) in SESSIONS.items():
         body = {"product": PRODUCT, "version": version, "host": host}
@@ -161,7 +166,9 @@ def world(http: httpx.Client, seeded: Seeded) -> dict[str, str]:
     ]
     answer = http.post("/api/batch", json={"items": items})
     assert answer.status_code == 200, answer.text
-    return ids
+    yield ids
+    for session_id in ids.values():
+        assert http.delete(f"/api/sessions/{session_id}").status_code == 200
 
 
 def rows_of(body: str) -> list[dict[str, str]]:

@@ -38,4 +38,8 @@ def test_page_embeds_the_models_series(
     if not bucket:  # one value per session: compare as sets, the draw order is by time
         drawn = {k: sorted(v) for k, v in drawn.items()}
         want = {k: sorted(v) for k, v in want.items()}
-    assert drawn == want
+    # Interpolated percentiles are floats computed by the database (percentile_cont on
+    # PostgreSQL): equal to the model's up to rounding in the last place.
+    assert drawn.keys() == want.keys()
+    for label, values in want.items():
+        assert drawn[label] == pytest.approx(values, rel=1e-12), label
