@@ -23,7 +23,6 @@ import itertools
 import os
 import pwd
 import secrets
-import sqlite3
 import subprocess
 import tempfile
 import threading
@@ -40,6 +39,7 @@ import asyncpg
 import httpx
 
 from support import PG_ADMIN_URL, datacat_server, eventually, throwaway_database
+from support.sqlitelock import foreign_write_lock
 
 WRITERS = 4
 PADDING = 1500  # bytes of random hex per event: the disk fills in a few hundred writes
@@ -238,17 +238,6 @@ def test_a_full_disk_is_503_and_nothing_acknowledged_is_lost(backend: str, tmp_p
             assert stored(server.url, sessions[0])[0]["after"] == 1
         assert "unhandled error" not in log_path.read_text()
 
-
-@contextmanager
-def foreign_write_lock(path: Path) -> Iterator[None]:
-    """SQLite's write lock held by this process, outside datacat's lock file."""
-    connection = sqlite3.connect(path, isolation_level=None, timeout=30)
-    try:
-        connection.execute("BEGIN EXCLUSIVE")
-        yield
-        connection.execute("ROLLBACK")
-    finally:
-        connection.close()
 
 
 def test_a_locked_database_is_503_then_recovers(tmp_path: Path) -> None:

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,7 @@ import pytest
 from datacat import requestid
 from datacat.logformat import JsonFormatter
 from support import datacat_server, eventually
+from support.sqlitelock import foreign_write_lock
 
 
 def log_lines(path: Path) -> list[dict[str, Any]]:
@@ -34,17 +33,6 @@ def log_lines(path: Path) -> list[dict[str, Any]]:
         lines.append(parsed)
     return lines
 
-
-@contextmanager
-def sqlite_write_lock(path: Path) -> Iterator[None]:
-    """SQLite's write lock held by this process, outside datacat's own lock file."""
-    connection = sqlite3.connect(path, isolation_level=None, timeout=30)
-    try:
-        connection.execute("BEGIN EXCLUSIVE")
-        yield
-        connection.execute("ROLLBACK")
-    finally:
-        connection.close()
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +80,7 @@ def test_datacat_lines_in_a_request_carry_its_id_and_tracebacks_are_kept(
 ) -> None:
     url, log_path, database = json_server
     session_id = httpx.post(f"{url}/api/sessions").json()["session_id"]
-    with sqlite_write_lock(database):
+    with foreign_write_lock(database):
         refused = httpx.post(
             f"{url}/api/sessions/{session_id}/events",
             json={"name": "e"},

@@ -20,6 +20,7 @@ import pytest
 from datacat.api.examples import SESSION
 from datacat.app import create_app
 from datacat.settings import Settings
+from support.schemas import strict
 
 # Creating a key turns auth on for the whole (shared) test database; test_auth.py sends
 # this request for real against a database of its own.
@@ -31,18 +32,6 @@ def _document() -> dict[str, Any]:
 
 
 DOCUMENT = _document()
-
-
-def _strict(node: Any) -> Any:
-    if isinstance(node, dict):
-        node = {key: _strict(value) for key, value in node.items()}
-        if "properties" in node:
-            node.setdefault("additionalProperties", False)
-            node["required"] = sorted(node["properties"])
-        return node
-    if isinstance(node, list):
-        return [_strict(item) for item in node]
-    return node
 
 
 def _operations() -> list[tuple[str, str, dict[str, Any]]]:
@@ -63,9 +52,9 @@ def _examples(content: dict[str, Any]) -> dict[str, Any]:
     return {f"model-{i}": value for i, value in enumerate(model.get("examples", []))}
 
 
-def _validator(schema: dict[str, Any], strict: bool) -> jsonschema_rs.Draft202012Validator:
-    components = _strict(DOCUMENT["components"]) if strict else DOCUMENT["components"]
-    body = _strict(schema) if strict else copy.deepcopy(schema)
+def _validator(schema: dict[str, Any], closed: bool) -> jsonschema_rs.Draft202012Validator:
+    components = strict(DOCUMENT["components"]) if closed else DOCUMENT["components"]
+    body = strict(schema) if closed else copy.deepcopy(schema)
     return jsonschema_rs.Draft202012Validator({**body, "components": components})
 
 
@@ -81,7 +70,7 @@ def test_every_operation_has_true_examples(
     if request is not None:
         examples = _examples(request)
         assert examples, f"{method} {path}: no request example in /docs"
-        check = _validator(request["schema"], strict=False)
+        check = _validator(request["schema"], closed=False)
         for name, value in examples.items():
             errors = [e.message for e in check.iter_errors(value)]
             assert not errors, f"{method} {path} request example {name!r}: {errors}"
@@ -89,7 +78,7 @@ def test_every_operation_has_true_examples(
     assert answer is not None, f"{method} {path}: no JSON answer documented"
     examples = _examples(answer)
     assert examples, f"{method} {path}: no answer example in /docs"
-    check = _validator(answer["schema"], strict=True)
+    check = _validator(answer["schema"], closed=True)
     for name, value in examples.items():
         errors = [e.message for e in check.iter_errors(value)]
         assert not errors, f"{method} {path} answer example {name!r}: {errors}"

@@ -26,22 +26,11 @@ import pytest
 from conftest import settings_for
 from datacat.app import create_app
 from support import async_throwaway_database
+from support.schemas import strict
 
 # Every documented operation must be driven at least once (a new endpoint fails until it is).
 exercised: set[tuple[str, str]] = set()
 
-
-def _strict(node: Any) -> Any:
-    """The schema with every object closed and every property required."""
-    if isinstance(node, dict):
-        node = {key: _strict(value) for key, value in node.items()}
-        if "properties" in node:
-            node.setdefault("additionalProperties", False)
-            node["required"] = sorted(node["properties"])
-        return node
-    if isinstance(node, list):
-        return [_strict(item) for item in node]
-    return node
 
 
 class Contract:
@@ -49,7 +38,7 @@ class Contract:
 
     def __init__(self, document: dict[str, Any]) -> None:
         self.document = document
-        self.components = _strict(document["components"])
+        self.components = strict(document["components"])
         self.templates = [
             (re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", path) + "$"), path)
             for path in document["paths"]
@@ -77,7 +66,7 @@ class Contract:
             assert not response.content or content is None
             return None
         assert response.headers["content-type"].startswith("application/json")
-        schema = {**_strict(content["schema"]), "components": self.components}
+        schema = {**strict(content["schema"]), "components": self.components}
         body = response.json()
         errors = [
             f"{'/'.join(map(str, e.instance_path))}: {e.message}"
@@ -389,7 +378,7 @@ async def test_metric_tags_of_every_documented_kind_are_answered_as_documented(
 
 def test_the_strict_copy_rejects_what_the_real_schema_allows() -> None:
     """The checker itself: an undeclared field and a missing one are both caught."""
-    schema = _strict(
+    schema = strict(
         {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "string"}}}
     )
     validator = jsonschema_rs.validator_for(copy.deepcopy(schema))
