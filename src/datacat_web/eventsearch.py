@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 
 from datacat.api.deps import Repo
 from datacat.store.eventsearch import EventQuery
 from datacat.store.repository import InvalidCursor
+from datacat_web import searchpage
 from datacat_web.context import display_time
-from datacat_web.views import _is_htmx, _page, _start_clock, _url
+from datacat_web.views import _start_clock
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(_start_clock)])
 
@@ -72,38 +72,13 @@ def _row(row: dict[str, Any]) -> dict[str, Any]:
 
 @router.get("/events")
 async def events_page(request: Request, repo: Repo) -> Any:
-    values = {f: request.query_params.get(f, "").strip() for f in FIELDS}
-    cursor = request.query_params.get("cursor") or None
-    error = None
-    rows: list[dict[str, Any]] = []
-    next_cursor = None
+    values, cursor = searchpage.form(request, FIELDS)
     try:
-        query = _query(values)
-        page = await repo.search_events(query, cursor)
+        page = await repo.search_events(_query(values), cursor)
     except (ValueError, InvalidCursor) as exc:
-        error = str(exc)
+        found = searchpage.Results([], error=str(exc))
     else:
-        rows = [_row(r) for r in page.items]
-        next_cursor = page.next_cursor
-    kept = urlencode({k: v for k, v in values.items() if v})
-    context = {
-        "nav": "events",
-        "values": values,
-        "levels": LEVELS,
-        "rows": rows,
-        "error": error,
-        "paged": cursor is not None,
-        "first_href": _url("/events", kept),
-        "next_href": None if next_cursor is None else _url("/events", _join(kept, next_cursor)),
-    }
-    status = 422 if error else 200
-    if not _is_htmx(request):
-        return _page(request, "events.html", context, status)
-    response = _page(request, "_event_results.html", context, status)
-    # The address bar gets the tidy URL (no empty fields), not the raw form serialisation.
-    response.headers["HX-Push-Url"] = _url("/events", _join(kept, None if error else cursor))
-    return response
-
-
-def _join(kept: str, cursor: str | None) -> str:
-    return kept if cursor is None else "&".join(p for p in (kept, f"cursor={cursor}") if p)
+        found = searchpage.Results([_row(r) for r in page.items], page.next_cursor)
+    context = {"nav": "events", "levels": LEVELS}
+    templates = ("events.html", "_event_results.html")
+    return searchpage.render(request, "/events", templates, values, cursor, found, context)

@@ -21,8 +21,9 @@ from datacat.api.exceptions import group_out, occurrence_out, traceback_lines
 from datacat.fingerprint import frames_of
 from datacat.store.exceptions import BadCursor, Group, GroupQuery
 from datacat.store.repository import InvalidCursor, decode_cursor
+from datacat_web import searchpage
 from datacat_web.context import display_time
-from datacat_web.views import PageError, _is_htmx, _page, _start_clock, _url
+from datacat_web.views import PageError, _page, _start_clock, _url
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(_start_clock)])
 
@@ -63,36 +64,16 @@ def group_row(group: Group) -> dict[str, Any]:
 
 @router.get("/exceptions")
 async def exceptions_page(request: Request, repo: Repo) -> Any:
-    values = {f: request.query_params.get(f, "").strip() for f in FIELDS}
-    cursor = request.query_params.get("cursor") or None
-    error = None
-    rows: list[dict[str, Any]] = []
-    next_cursor = None
+    values, cursor = searchpage.form(request, FIELDS)
     try:
         page = await repo.exceptions.groups(_query(values), cursor)
     except (ValueError, BadCursor) as exc:
-        error = str(exc)
+        found = searchpage.Results([], error=str(exc))
     else:
-        rows = [group_row(g) for g in page.items]
-        next_cursor = page.next_cursor
-    kept = urlencode({k: v for k, v in values.items() if v})
-    context = {
-        "nav": "exceptions",
-        "values": values,
-        "sorts": SORTS,
-        "fatal_choices": FATAL,
-        "rows": rows,
-        "error": error,
-        "paged": cursor is not None,
-        "first_href": _url("/exceptions", kept),
-        "next_href": None if next_cursor is None else _url("/exceptions", _join(kept, next_cursor)),
-    }
-    status = 422 if error else 200
-    if not _is_htmx(request):
-        return _page(request, "exceptions.html", context, status)
-    response = _page(request, "_exception_groups.html", context, status)
-    response.headers["HX-Push-Url"] = _url("/exceptions", _join(kept, None if error else cursor))
-    return response
+        found = searchpage.Results([group_row(g) for g in page.items], page.next_cursor)
+    context = {"nav": "exceptions", "sorts": SORTS, "fatal_choices": FATAL}
+    templates = ("exceptions.html", "_exception_groups.html")
+    return searchpage.render(request, "/exceptions", templates, values, cursor, found, context)
 
 
 @router.get("/exceptions/{fingerprint}")
@@ -145,7 +126,3 @@ async def exception_page(request: Request, fingerprint: str, repo: Repo) -> Any:
         else _url(here, urlencode({"cursor": found.next_cursor})),
     }
     return _page(request, "exception.html", context)
-
-
-def _join(kept: str, cursor: str | None) -> str:
-    return kept if cursor is None else "&".join(p for p in (kept, f"cursor={cursor}") if p)
