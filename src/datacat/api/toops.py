@@ -88,7 +88,7 @@ def metric(session_id: str, body: MetricIn) -> LogMetric:
         body.tags,
         maybe_us(body.timestamp),
         body.id,
-        body.kind,
+        body.kind or "histogram",
         body.unit,
         body.count,
         tuple((bucket.le, bucket.count) for bucket in body.buckets),
