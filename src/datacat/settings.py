@@ -105,6 +105,26 @@ class Settings(BaseSettings):
         description="Requests allowed at once above the rate (0 = one second's worth).",
     )
 
+    # Webhooks (``datacat hooks``).
+    webhook_poll_s: float = Field(
+        default=1.0, gt=0, description="How often each process looks for deliveries to send."
+    )
+    webhook_backoff_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Wait before the first retry of a failed delivery; doubles per attempt, "
+        "at most an hour.",
+    )
+    webhook_max_attempts: int = Field(
+        default=10, ge=1, description="Attempts before a delivery is given up."
+    )
+    webhook_timeout_s: float = Field(default=10.0, gt=0, description="Per delivery request.")
+    public_url: str | None = Field(
+        default=None,
+        description="Where people open datacat (https://datacat.example.com): makes the "
+        "session links in webhook messages absolute.",
+    )
+
     # Size.
     retention_days: float | None = Field(
         default=None,

@@ -8,10 +8,10 @@ Every step is safe with several processes (``store.hooks``), and everything that
 survive a restart is in the database, so a killed server loses nothing: the next start
 picks up where the outbox says.
 
-Tunables are ``DATACAT_WEBHOOK_*`` variables read here (tests shorten the backoff):
-POLL_S (1), BACKOFF_S (10, doubling per failed attempt, at most an hour apart),
-MAX_ATTEMPTS (10), TIMEOUT_S (10 per request); DATACAT_PUBLIC_URL (unset) makes the
-session link in a delivery absolute. With DATACAT_RETENTION_DAYS set, deliveries settled
+Tunables are settings (``DATACAT_WEBHOOK_*``; tests shorten the backoff): POLL_S (1),
+BACKOFF_S (10, doubling per failed attempt, at most an hour apart), MAX_ATTEMPTS (10),
+TIMEOUT_S (10 per request); DATACAT_PUBLIC_URL (unset) makes the session link in a
+delivery absolute. With DATACAT_RETENTION_DAYS set, deliveries settled
 longer ago than that are deleted (hourly), as the sessions they speak of are.
 """
 
@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import httpx
@@ -51,32 +49,16 @@ class Tunables:
     retry: rules.Retry = field(default_factory=rules.Retry)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Tunables:
-        """Read ``DATACAT_WEBHOOK_*``; a malformed value is a ValueError naming it."""
-        env = os.environ if env is None else env
-        defaults = cls()
-
-        def number(name: str, default: float) -> float:
-            raw = env.get(f"DATACAT_WEBHOOK_{name}")
-            if raw is None:
-                return default
-            try:
-                value = float(raw)
-            except ValueError:
-                value = -1.0
-            if not value > 0:
-                raise ValueError(f"DATACAT_WEBHOOK_{name} must be a positive number; got {raw!r}")
-            return value
-
+    def from_settings(cls, settings: Settings) -> Tunables:
         retry = rules.Retry(
-            base_s=number("BACKOFF_S", defaults.retry.base_s),
-            cap_s=defaults.retry.cap_s,
-            max_attempts=int(number("MAX_ATTEMPTS", defaults.retry.max_attempts)),
+            base_s=settings.webhook_backoff_s,
+            cap_s=rules.Retry().cap_s,
+            max_attempts=settings.webhook_max_attempts,
         )
         return cls(
-            poll_s=number("POLL_S", defaults.poll_s),
-            timeout_s=number("TIMEOUT_S", defaults.timeout_s),
-            public_url=env.get("DATACAT_PUBLIC_URL") or None,
+            poll_s=settings.webhook_poll_s,
+            timeout_s=settings.webhook_timeout_s,
+            public_url=settings.public_url or None,
             retry=retry,
         )
 
@@ -128,11 +110,7 @@ async def deliver_once(store: HookStore, http: httpx.AsyncClient, tunables: Tuna
 
 async def run(repo: Repository, settings: Settings) -> None:
     """Deliver queued webhook calls until cancelled (started by the app's lifespan)."""
-    try:
-        tunables = Tunables.from_env()
-    except ValueError as exc:
-        log.error("webhooks are off: %s", exc)
-        return
+    tunables = Tunables.from_settings(settings)
     failing = False
     forgotten_at = -FORGET_EVERY_S
     async with httpx.AsyncClient(timeout=tunables.timeout_s, follow_redirects=False) as http:
