@@ -241,6 +241,8 @@ def measure(
         if prune.returncode != 0:
             raise RuntimeError(f"datacat prune failed ({prune.returncode}): {err[-2000:]}")
     reported = re.search(r" in ([0-9.]+) s", out)
+    # The command prints tenths of a second: a toy-sized prune may report "in 0.0 s".
+    prune_s = float(reported.group(1)) if reported else None
     left = asyncio.run(_left(url, old))
     return {
         "backend": "postgresql" if url.startswith("postgresql") else "sqlite",
@@ -249,9 +251,9 @@ def measure(
         "seed_events_per_s": round(n_events / seed_s),
         "rate_per_s": rate,
         "prune_output": out.strip(),
-        "prune_s": float(reported.group(1)) if reported else None,
+        "prune_s": prune_s,
         "prune_wall_s": round(wall_s, 1),
-        "events_deleted_per_s": round(n_events / float(reported.group(1))) if reported else None,
+        "events_deleted_per_s": round(n_events / prune_s) if prune_s else None,
         **left,
         "expected_events_left": sum(
             len(phase.latencies_ms) for phase in (settle, baseline, during)
@@ -272,9 +274,11 @@ def markdown(result: dict[str, Any]) -> str:
             f"{phase['p50_ms']} | {phase['p99_ms']} | {phase['max_ms']} |"
         )
     rows.append("")
+    rate = result["events_deleted_per_s"]
+    rate_text = "too fast to time" if rate is None else f"{rate:,} events/s"
     rows.append(
         f"{result['backend']}: prune of {result['events']:,} events in {result['sessions']:,} "
-        f"sessions took {result['prune_s']} s ({result['events_deleted_per_s']:,} events/s; "
+        f"sessions took {result['prune_s']} s ({rate_text}; "
         f"{result['prune_wall_s']} s with the command's start-up)."
     )
     return "\n".join(rows)

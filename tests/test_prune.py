@@ -24,7 +24,14 @@ from datacat.durations import InvalidDuration, parse_seconds
 from datacat.store.migrate import upgrade
 from datacat.store.ops import CreateSession, LogEvent, LogMetric, UpdateState
 from datacat.store.repository import Repository
-from datacat.store.tables import events, metric_names, metrics, sessions, state_history
+from datacat.store.tables import (
+    events,
+    metric_buckets,
+    metric_names,
+    metrics,
+    sessions,
+    state_history,
+)
 from datacat.timefmt import now_us
 from support import BACKENDS, async_throwaway_database, datacat_server, eventually
 
@@ -88,6 +95,16 @@ async def make_session(repo: Repository, label: str, n_events: int, age_days: fl
         [UpdateState(session_id, {"label": label})]
         + [LogEvent(session_id, "e", {"i": i}) for i in range(n_events)]
         + [LogMetric(session_id, f"{label}-metric", float(i)) for i in range(3)]
+        + [
+            LogMetric(
+                session_id,
+                "frame_ms",
+                2.0,
+                kind="histogram",
+                observations=4,
+                buckets=((1.0, 1), (4.0, 2), (None, 1)),
+            )
+        ]
     )
     async with repo.engine.begin() as conn:
         moved = now_us() - int(age_days * DAY_US)
@@ -103,7 +120,7 @@ async def counts(repo: Repository) -> dict[str, int]:
     async with repo.engine.connect() as conn:
         return {
             table.name: int(await conn.scalar(select(func.count()).select_from(table)) or 0)
-            for table in (sessions, events, metrics, state_history, metric_names)
+            for table in (sessions, events, metrics, metric_buckets, state_history, metric_names)
         }
 
 
@@ -129,7 +146,7 @@ async def test_prune_deletes_old_sessions_and_keeps_recent_ones(database: str) -
     dry = datacat("prune", "--older-than", "30d", "--dry-run", "--database-url", database)
     assert dry.returncode == 0, dry.stderr
     assert dry.stdout.startswith("would delete")
-    assert numbers(dry.stdout) == [2, 2_503, 6, 2]
+    assert numbers(dry.stdout) == [2, 2_503, 8, 2]
 
     repo = await open_repo(database)
     try:
@@ -139,7 +156,7 @@ async def test_prune_deletes_old_sessions_and_keeps_recent_ones(database: str) -
 
     done = datacat("prune", "--older-than", "30d", "--database-url", database)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("deleted") and numbers(done.stdout) == [2, 2_503, 6, 2]
+    assert done.stdout.startswith("deleted") and numbers(done.stdout) == [2, 2_503, 8, 2]
 
     repo = await open_repo(database)
     try:
@@ -148,7 +165,8 @@ async def test_prune_deletes_old_sessions_and_keeps_recent_ones(database: str) -
         assert after == {
             "sessions": 2,
             "events": 9,
-            "metrics": 6,
+            "metrics": 8,
+            "metric_buckets": 6,
             "state_history": 2,
             "metric_names": before["metric_names"],  # names ever logged are kept
         }

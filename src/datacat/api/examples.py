@@ -62,6 +62,14 @@ _METRIC_TIMER = {
     "id": "w1-000018",
 }
 _METRIC_COUNTER = {"name": "jobs_done", "value": 1, "kind": "counter"}
+_METRIC_HISTOGRAM = {
+    "name": "frame_ms",
+    "kind": "histogram",
+    "unit": "ms",
+    "buckets": [{"le": 16.7, "count": 950}, {"le": 33.3, "count": 40}, {"le": None, "count": 10}],
+    "sum": 12345.6,
+    "count": 1000,
+}
 
 _EVENT_OUT = {
     "timestamp": _T0,
@@ -159,6 +167,10 @@ REQUESTS: dict[tuple[str, str], dict[str, Example]] = {
         "gauge": ("A sampled value (kind gauge by default)", _METRIC_PLAIN),
         "timer": ("A duration in ms, with the client's time and id", _METRIC_TIMER),
         "counter": ("A counter delta", _METRIC_COUNTER),
+        "histogram": (
+            "A pre-aggregated histogram: bucket counts (le null = +Inf), their sum and count",
+            _METRIC_HISTOGRAM,
+        ),
     },
     ("POST", "/api/sessions/{session_id}/end"): {
         "ended": ("A clean end", {"status": "ended"}),
@@ -175,6 +187,7 @@ REQUESTS: dict[tuple[str, str], dict[str, Example]] = {
                     {"op": "state", "session_id": SESSION, "state": {"step": 3}, "id": "s-3"},
                     {"op": "event", "session_id": SESSION, **_EVENT_LEVELLED},
                     {"op": "metric", "session_id": SESSION, **_METRIC_TIMER},
+                    {"op": "metric", "session_id": SESSION, **_METRIC_HISTOGRAM},
                     {"op": "heartbeat", "session_id": SESSION, "timeout": 30},
                     {"op": "end", "session_id": SESSION, "status": "ended"},
                 ]
@@ -246,8 +259,8 @@ RESPONSES: dict[tuple[str, str], dict[str, Example]] = {
     },
     ("POST", "/api/batch"): {
         "stored": (
-            "Five items stored; a resent id counts as a duplicate",
-            {"status": "ok", "accepted": 5, "duplicates": 0},
+            "Six items stored; a resent id counts as a duplicate",
+            {"status": "ok", "accepted": 6, "duplicates": 0},
         ),
     },
     ("GET", "/api/metrics/names"): {

@@ -32,7 +32,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from datacat.store.database import WRITE_OPTION
-from datacat.store.tables import events, metrics, sessions, state_history
+from datacat.store.tables import events, metric_buckets, metrics, sessions, state_history
 from datacat.store.writelock import WriteLock
 
 BATCH_ROWS = 500
@@ -43,7 +43,12 @@ at 500 rows, 98 ms at 1,000 and 144 ms at 2,000, while the prune ran at 8,100, 9
 would only slow the prune."""
 BATCH_SESSIONS = 100
 """Sessions picked per round of a prune; their rows are then deleted ``BATCH_ROWS`` at a time."""
-_CHILDREN = ((events, "events"), (metrics, "metrics"), (state_history, "state_history"))
+_CHILDREN = (
+    (events, "events"),
+    (metrics, "metrics"),
+    (metric_buckets, "metric_buckets"),
+    (state_history, "state_history"),
+)
 _DEADLOCK = "40P01"
 _RETRIES = 5
 
@@ -56,6 +61,7 @@ class Removed:
     events: int = 0
     metrics: int = 0
     state_history: int = 0
+    metric_buckets: int = 0
 
     def add(self, other: Removed) -> None:
         for field in fields(self):
