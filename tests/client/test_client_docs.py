@@ -95,6 +95,7 @@ def check_kinds(out: str, sessions: Stored) -> None:
         "rss": ("gauge", "MB", 182.5),
         "jobs_done": ("counter", None, 1),
         "payload_kb": ("histogram", None, 12.5),
+        "frame_ms": ("histogram", "ms", pytest.approx(12.3456)),  # read back as its mean
     }
     (event,) = session["events"]
     assert (event["name"], event["data"], event["level"]) == ("retry", {"attempt": 2}, "warning")
