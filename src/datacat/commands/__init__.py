@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Sequence
 from typing import Any
 
 Commands = Any  # argparse's _SubParsersAction, which typeshed keeps private
@@ -25,3 +26,13 @@ def apply_flags(args: argparse.Namespace, flags: dict[str, str]) -> None:
         value = getattr(args, flag, None)
         if value is not None:
             os.environ[f"DATACAT_{env}"] = str(value)
+
+
+def print_table(rows: Sequence[Sequence[str]]) -> None:
+    """Rows (a header first) in aligned columns, as ``keys list`` and ``hooks list`` show
+    them: readable by people, and split on runs of spaces by scripts."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )

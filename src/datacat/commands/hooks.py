@@ -14,7 +14,7 @@ import httpx
 
 from datacat import webhookrules as rules
 from datacat import webhooks
-from datacat.commands import Commands, apply_flags, database_option
+from datacat.commands import Commands, apply_flags, database_option, print_table
 from datacat.settings import Settings
 from datacat.store.hooks import HookStore
 from datacat.store.migrate import upgrade_beside_servers
@@ -111,11 +111,7 @@ async def _act(store: HookStore, args: argparse.Namespace, action: str) -> int:
                 summary.last_error or "",
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print(
-            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        )
+    print_table(rows)
     return 0
 
 

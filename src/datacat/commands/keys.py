@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import sys
 
-from datacat.commands import Commands, apply_flags, database_option
+from datacat.commands import Commands, apply_flags, database_option, print_table
 from datacat.settings import Settings
 from datacat.store.keys import SCOPES, KeyConflict, KeyStore
 from datacat.store.migrate import upgrade_beside_servers
@@ -83,11 +83,7 @@ async def _act(store: KeyStore, args: argparse.Namespace, action: str) -> int:
                 to_rfc3339(key.revoked_us) if key.revoked_us else "",
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print(
-            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        )
+    print_table(rows)
     return 0
 
 
