@@ -16,6 +16,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from datacat.api.fastpath import FastPath
 from datacat.app import create_app
 from datacat.settings import Settings
 from datacat.store.migrate import upgrade
@@ -76,6 +77,18 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://datacat") as http:
         yield http
+
+
+@pytest.fixture(scope="session")
+async def plain(app: FastAPI, database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """The same service without the fast path, on the same database as ``client``: tests
+    that both serving paths answer alike send each request to the two."""
+    application = create_app(Settings(database_url=database_url), fast_path=False)
+    assert not any(m.cls is FastPath for m in application.user_middleware)
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://datacat") as http:
+            yield http
 
 
 @pytest.fixture(scope="session")

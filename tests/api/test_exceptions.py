@@ -8,18 +8,14 @@ its data, and nothing for other events.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import orjson
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import text
 
-from datacat.app import create_app
 from datacat.fingerprint import fingerprint
-from datacat.settings import Settings
 from datacat.store.importer import Importer
 from datacat.store.repository import Repository
 from datacat.store.transferformat import parse_line
@@ -55,16 +51,6 @@ def exc_data(
     if fatal:
         data["fatal"] = True
     return data
-
-
-@pytest.fixture(scope="session")
-async def plain(app: FastAPI, database_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    """The same service without the fast path, on the same database as ``client``."""
-    application = create_app(Settings(database_url=database_url), fast_path=False)
-    async with application.router.lifespan_context(application):
-        transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(transport=transport, base_url="http://datacat") as http:
-            yield http
 
 
 async def marks(repo: Repository, session_id: str) -> list[tuple[str, Any, Any]]:

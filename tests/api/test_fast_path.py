@@ -8,17 +8,12 @@ each: status, body and content type must be the same.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
 import orjson
 import pytest
-from fastapi import FastAPI
 from test_validation import BAD_BODIES
 
-from datacat.api.fastpath import FastPath, route
-from datacat.app import create_app
-from datacat.settings import Settings
+from datacat.api.fastpath import route
 
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
 
@@ -28,17 +23,6 @@ def nested(depth: int) -> dict[str, object]:
     for _ in range(depth - 1):
         value = {"a": value}
     return value
-
-
-@pytest.fixture(scope="session")
-async def plain(app: FastAPI, database_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    """The same service without the fast path, on the same database as ``client``."""
-    application = create_app(Settings(database_url=database_url), fast_path=False)
-    assert not any(m.cls is FastPath for m in application.user_middleware)
-    async with application.router.lifespan_context(application):
-        transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(transport=transport, base_url="http://datacat") as http:
-            yield http
 
 
 async def both(

@@ -14,18 +14,14 @@ import math
 import random
 import statistics
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import text
 
-from datacat.app import create_app
-from datacat.settings import Settings
 from datacat.store import exporter
 from datacat.store.database import create_engine
 from datacat.store.importer import Importer
@@ -42,16 +38,6 @@ FRAME = {
     "sum": 12345.6,
     "count": 1000,
 }
-
-
-@pytest.fixture(scope="session")
-async def plain(app: FastAPI, database_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    """The same service without the fast path, on the same database as ``client``."""
-    application = create_app(Settings(database_url=database_url), fast_path=False)
-    async with application.router.lifespan_context(application):
-        transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(transport=transport, base_url="http://datacat") as http:
-            yield http
 
 
 async def new_session(client: httpx.AsyncClient, **body: Any) -> str:

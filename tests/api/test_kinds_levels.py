@@ -5,17 +5,14 @@ the field, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any, get_args
 
 import httpx
 import orjson
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import text
 
 from datacat.api.schemas import MAX_MESSAGE, EventLevel, MetricKind
-from datacat.app import create_app
 from datacat.settings import Settings
 from datacat.store import transferformat
 from datacat.store.repository import Repository
@@ -29,16 +26,6 @@ FULL_EVENT = {
     "labels": ["io", "disk"],
 }
 FULL_METRIC = {"name": "frame", "value": 16.7, "kind": "timer", "unit": "ms"}
-
-
-@pytest.fixture(scope="session")
-async def plain(app: FastAPI, database_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    """The same service without the fast path, on the same database as ``client``."""
-    application = create_app(Settings(database_url=database_url), fast_path=False)
-    async with application.router.lifespan_context(application):
-        transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(transport=transport, base_url="http://datacat") as http:
-            yield http
 
 
 async def stored(repo: Repository, table: str, session_id: str) -> list[dict[str, Any]]:
