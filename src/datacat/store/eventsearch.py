@@ -70,6 +70,12 @@ def text_contains(column: Any, text: str, dialect: str) -> ColumnElement[bool]:
     return column.icontains(text, autoescape=True)  # type: ignore[no-any-return]
 
 
+def text_matches(text: str, dialect: str) -> ColumnElement[bool]:
+    """The event's name or message contains ``text``: event search's ``q`` and the session
+    browser's "logged an event matching" filter are this one condition."""
+    return or_(*(text_contains(column, text, dialect) for column in TEXT_COLUMNS))
+
+
 def _filters(query: EventQuery, dialect: str) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     of_session: list[ColumnElement[bool]] = []
@@ -81,7 +87,7 @@ def _filters(query: EventQuery, dialect: str) -> list[ColumnElement[bool]]:
         else:
             conditions.append(events.c.level == query.level)
     if query.q is not None:
-        conditions.append(or_(*(text_contains(c, query.q, dialect) for c in TEXT_COLUMNS)))
+        conditions.append(text_matches(query.q, dialect))
     if query.product is not None:
         of_session.append(sessions.c.product == query.product)
     if query.version is not None:

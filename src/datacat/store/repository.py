@@ -28,7 +28,7 @@ from datacat.store import ids, logged, transitions
 from datacat.store import status as rules
 from datacat.store.chunkcache import ChunkCache
 from datacat.store.database import WRITE_OPTION, create_engine
-from datacat.store.eventsearch import EventQuery, run_event_search, text_contains
+from datacat.store.eventsearch import EventQuery, run_event_search, text_matches
 from datacat.store.exceptions import ExceptionStore
 from datacat.store.hooks import HookStore
 from datacat.store.hooktables import session_transitions
@@ -541,8 +541,7 @@ class Repository:
             hung = _logged(events.c.name == rules.HUNG_EVENT)
             conditions.append(hung if filters.ever_hung else ~hung)
         if filters.q is not None:
-            text_in = (events.c.name, events.c.message)
-            found = or_(*(text_contains(c, filters.q, self.dialect) for c in text_in))
+            found = text_matches(filters.q, self.dialect)
             conditions.append(_logged(found))
         return conditions
 
