@@ -1,7 +1,8 @@
 """What a group of write units does, decided without touching the database.
 
 The writer resolves session pks, reads the session rows the group must rewrite and the
-state patch ids already applied, then hands them here; ``plan`` returns every row to
+client ids already applied (state patches, and status-changing events: a resent ``hung``
+must not move the status a second time), then hands them here; ``plan`` returns every row to
 insert, every session row to rewrite and how each unit's ops were counted, and the writer
 executes that. Keeping the decisions pure means the group-commit rules are tested on plain
 data, and the writer's SQL cannot disagree with them.
@@ -93,6 +94,7 @@ class _Planner:
 
     now: int
     applied: Set[tuple[int, str]]
+    applied_events: Set[tuple[int, str]]
     rows: dict[int, SessionRow]
     out: GroupPlan
     dirty: set[int] = field(default_factory=set)
@@ -118,17 +120,21 @@ def plan(
     rows: Mapping[int, SessionRow],
     applied_patches: Set[tuple[int, str]],
     now: int,
+    applied_events: Set[tuple[int, str]] = frozenset(),
 ) -> GroupPlan:
     """Decide what ``units`` write, in order, as if each were applied after the last.
 
     ``pks`` must resolve every op's session (the writer answers units naming unknown
     sessions before planning); ``rows`` must hold the row of every session with an op
     for which ``needs_row`` is true; ``applied_patches`` lists the (session pk, client
-    id) of state patches stored by earlier groups. Nothing passed in is modified.
+    id) of state patches stored by earlier groups, ``applied_events`` those of this
+    group's status-changing events (``status.event_changes_status``) stored earlier.
+    Nothing passed in is modified.
     """
     planner = _Planner(
         now,
         applied_patches,
+        applied_events,
         {
             pk: SessionRow(row.status, row.active, row.ended_us, row.state, row.timeout_s)
             for pk, row in rows.items()
@@ -194,7 +200,9 @@ def _log_event(p: _Planner, unit: int, pk: int, op: LogEvent, row: SessionRow | 
         out.events_plain.append(_event_row(op, pk, ts, None))
     else:
         key = (_EVENTS, pk, client_id)
-        if key in p.seen:
+        if key in p.seen or (row is not None and (pk, client_id) in p.applied_events):
+            # A repeat within the group, or a status-changing event stored by an earlier
+            # one: its insert would be skipped, and its status change must be too.
             out.duplicates[unit] += 1
             return
         p.seen.add(key)

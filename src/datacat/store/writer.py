@@ -34,9 +34,9 @@ from datacat.store.bulk import (
     insert_rows,
 )
 from datacat.store.database import BUSY_TIMEOUT_MS, create_sync_writer, is_unavailable
-from datacat.store.ops import CreateSession, Op, UpdateState, WriteResult
+from datacat.store.ops import CreateSession, LogEvent, Op, UpdateState, WriteResult
 from datacat.store.plan import GroupPlan, SessionRow, needs_row, plan
-from datacat.store.tables import metric_names, sessions, state_history
+from datacat.store.tables import events, metric_names, sessions, state_history
 from datacat.store.writelock import WriteLock
 from datacat.timefmt import now_us
 
@@ -251,7 +251,14 @@ class Writer:
         live = self._resolve(conn, group)
         rows = self._load_rows(conn, live)
         applied = self._applied_patches(conn, live)
-        planned = plan([unit.ops for unit in live], self._pks, rows, applied, now)
+        planned = plan(
+            [unit.ops for unit in live],
+            self._pks,
+            rows,
+            applied,
+            now,
+            applied_events=self._applied_status_events(conn, live),
+        )
         for unit, accepted, duplicates in zip(
             live, planned.accepted, planned.duplicates, strict=True
         ):
@@ -308,6 +315,31 @@ class Writer:
             select(state_history.c.session_pk, state_history.c.client_id).where(
                 state_history.c.session_pk.in_(sorted({pk for pk, _ in keyed})),
                 state_history.c.client_id.in_(sorted({client_id for _, client_id in keyed})),
+            )
+        )
+        return {(pk, client_id) for pk, client_id in result}
+
+    def _applied_status_events(self, conn: Connection, group: list[_Unit]) -> set[tuple[int, str]]:
+        """Keyed status-changing events in this group already stored by an earlier one.
+
+        Only these need the look-up: any other repeat is settled by its insert being
+        skipped, but a ``hung`` resent after a ``recovered`` would otherwise move the
+        status again before the insert could say it was a repeat. They are rare (hung,
+        recovered, exception), so a group without them pays one loop and no query."""
+        keyed = [
+            (self._pks[op.session_id], op.client_id)
+            for unit in group
+            for op in unit.ops
+            if isinstance(op, LogEvent)
+            and op.client_id is not None
+            and rules.event_changes_status(op.name)
+        ]
+        if not keyed:
+            return set()
+        result = conn.execute(
+            select(events.c.session_pk, events.c.client_id).where(
+                events.c.session_pk.in_(sorted({pk for pk, _ in keyed})),
+                events.c.client_id.in_(sorted({client_id for _, client_id in keyed})),
             )
         )
         return {(pk, client_id) for pk, client_id in result}
