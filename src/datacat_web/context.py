@@ -231,6 +231,28 @@ def _stat(value: float | None) -> str:
     return "—" if value is None else f"{value:,.6g}"
 
 
+def latest_histogram(rows: list[dict[str, Any]]) -> dict[str, str] | None:
+    """A chart's newest metric (``Repository.list_metrics``' row) when it is a histogram:
+    its time, count and buckets as one line, ``le 16.7: 950 · le 33.3: 40 · +Inf: 10``."""
+    if not rows or "buckets" not in rows[0]:
+        return None
+    row = rows[0]
+    return {
+        "time": display_time(row["ts_us"]),
+        "count": f"{row['observations']:,}",
+        "buckets": " · ".join(
+            f"{'+Inf' if le is None else f'le {_bound(le)}'}: {count:,}"
+            for le, count in row["buckets"]
+        ),
+    }
+
+
+def _bound(le: float) -> str:
+    """A bucket bound as short as it reads back exactly: ``16.7``, ``100``, ``1e-06``."""
+    short = f"{le:g}"
+    return short if float(short) == le else repr(le)
+
+
 def chart(chart_id: str, name: str, series: SeriesResult) -> dict[str, Any]:
     """One chart: its points (oldest first) for Chart.js, and its statistics as text."""
     return {

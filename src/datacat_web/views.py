@@ -233,7 +233,9 @@ async def _charts(repo: Repository, session_id: str) -> list[dict[str, Any]]:
         series = await repo.metric_series(
             SeriesQuery(name=name, session_id=session_id, limit=CHART_POINTS)
         )
-        charts.append(ctx.chart(f"chart-{index}", name, series))
+        latest = await repo.list_metrics(session_id, name=name, limit=1, newest_first=True)
+        chart = ctx.chart(f"chart-{index}", name, series)
+        charts.append(chart | {"histogram": ctx.latest_histogram(latest.items)})
     return charts
 
 

@@ -227,7 +227,7 @@ RESPONSES: dict[tuple[str, str], dict[str, Example]] = {
     },
     ("GET", "/api/sessions/{session_id}/metrics"): {
         "page": (
-            "Metrics in order, with kind and unit",
+            "Metrics in order, with kind and unit; a histogram with its count and buckets",
             {
                 "items": [
                     {**_METRIC_OUT, "id": 7},
@@ -239,6 +239,17 @@ RESPONSES: dict[tuple[str, str], dict[str, Example]] = {
                         "kind": "gauge",
                         "unit": None,
                         "id": 8,
+                    },
+                    {
+                        "timestamp": _T1,
+                        "name": "frame_ms",
+                        "value": 12.3456,
+                        "tags": None,
+                        "kind": "histogram",
+                        "unit": "ms",
+                        "id": 9,
+                        "count": 1000,
+                        "buckets": _METRIC_HISTOGRAM["buckets"],
                     },
                 ],
                 "next_cursor": None,

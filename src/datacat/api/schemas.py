@@ -380,8 +380,22 @@ class EventPage(BaseModel):
     next_cursor: str | None
 
 
+class HistogramRecord(MetricRecord):
+    """A pre-aggregated histogram (sent with `buckets`): `value` is its mean, `count` and
+    `buckets` are what was sent. Its `sum` is not stored; `value * count` gives it back up
+    to floating-point rounding."""
+
+    kind: Literal["histogram"] = "histogram"
+    count: ObservationCount = Field(description="The number of observations, as sent.")
+    buckets: list[HistogramBucket] = Field(
+        description="As sent: `le` ascending, +Inf (null) last; each bucket's own count."
+    )
+
+
 class MetricPage(BaseModel):
-    items: list[MetricRecord]
+    items: list[MetricRecord | HistogramRecord] = Field(
+        description="A pre-aggregated histogram's item also carries `count` and `buckets`."
+    )
     next_cursor: str | None
 
 

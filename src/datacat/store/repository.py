@@ -8,7 +8,7 @@ all sessions, events or metrics into memory.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -45,7 +45,14 @@ from datacat.store.prune import Pruner, Removed
 from datacat.store.releases import Release, ReleaseQuery, run_releases
 from datacat.store.statefilter import StateFilter, state_condition
 from datacat.store.statusseries import StatusSeries, StatusSeriesQuery, run_status_series
-from datacat.store.tables import events, metric_names, metrics, sessions, state_history
+from datacat.store.tables import (
+    events,
+    metric_buckets,
+    metric_names,
+    metrics,
+    sessions,
+    state_history,
+)
 from datacat.store.writelock import WriteLock
 from datacat.store.writer import Writer
 from datacat.timefmt import now_us
@@ -431,16 +438,32 @@ class Repository:
         until_us: int | None = None,
         cursor: str | None = None,
         limit: int = 100,
+        newest_first: bool = False,
     ) -> Page:
+        """A session's metrics, oldest first (``newest_first``: from the latest backwards).
+
+        A pre-aggregated histogram's row also holds ``observations`` (its count) and
+        ``buckets`` (``(le, count)`` pairs as sent: ascending, +Inf last), read for the
+        whole page in one more query; a plain row holds neither key.
+        """
         return await self._list_logged(
             metrics,
-            (metrics.c.name, metrics.c.value, metrics.c.tags, metrics.c.kind, metrics.c.unit),
+            (
+                metrics.c.name,
+                metrics.c.value,
+                metrics.c.tags,
+                metrics.c.kind,
+                metrics.c.unit,
+                metrics.c.observations,
+            ),
             session_id,
             name,
             since_us,
             until_us,
             cursor,
             limit,
+            newest_first,
+            _with_buckets,
         )
 
     async def state_history(
@@ -568,7 +591,11 @@ class Repository:
         cursor: str | None,
         limit: int,
         newest_first: bool = False,
+        complete: Callable[[AsyncConnection, int, list[dict[str, Any]]], Awaitable[None]]
+        | None = None,
     ) -> Page:
+        """A page of ``table``'s rows; ``complete`` adds to them what other tables hold,
+        on the same connection (``_with_buckets``)."""
         async with self.engine.connect() as conn:
             pk = (await self._session_row(conn, session_id))["pk"]
             conditions = [table.c.session_pk == pk]
@@ -588,7 +615,76 @@ class Repository:
                 .limit(limit + 1)
             )
             rows = [dict(r) for r in (await conn.execute(query)).mappings()]
-        return _page(rows, limit)
+            page = _page(rows, limit)
+            if complete is not None:
+                await complete(conn, pk, page.items)
+        return page
+
+
+LeCount = tuple[float | None, int]
+"""A histogram bucket as stored: its upper bound (None: +Inf) and its own count."""
+
+
+async def _with_buckets(conn: AsyncConnection, pk: int, rows: list[dict[str, Any]]) -> None:
+    """Each histogram row of a page gets its ``buckets``, all read in one query by the
+    page's names and times (the bucket rows' key); a plain row loses its (NULL)
+    ``observations``."""
+    histograms: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for row in rows:
+        if row["observations"] is None:
+            del row["observations"]
+        else:
+            histograms.setdefault((row["name"], row["ts_us"]), []).append(row)
+    if not histograms:
+        return
+    query = (
+        select(
+            metric_buckets.c.name,
+            metric_buckets.c.ts_us,
+            metric_buckets.c.le,
+            metric_buckets.c.count,
+        )
+        .where(
+            metric_buckets.c.session_pk == pk,
+            # Not the (name, ts_us) pairs: SQLite reads every bucket of the session for a
+            # row-value IN, where two INs are index lookups (a pair the page does not
+            # hold costs the few rows read and never looked up).
+            metric_buckets.c.name.in_(sorted({name for name, _ in histograms})),
+            metric_buckets.c.ts_us.in_(sorted({ts_us for _, ts_us in histograms})),
+        )
+        .order_by(metric_buckets.c.id)
+    )
+    stored: dict[tuple[str, int], list[LeCount]] = {}
+    for name, ts_us, le, count in await conn.execute(query):
+        stored.setdefault((name, ts_us), []).append((le, count))
+    for key, same_key in histograms.items():
+        runs = _bucket_runs(stored.get(key, []))
+        for row in sorted(same_key, key=lambda row: int(row["id"])):
+            row["buckets"] = _take_run(runs, row["observations"])
+
+
+def _bucket_runs(buckets: list[LeCount]) -> list[list[LeCount]]:
+    """Stored buckets of one (session, name, ts_us), in insertion order, cut into the
+    histograms they came from: a histogram's ``le`` strictly increase, +Inf last, so a new
+    one starts where ``le`` stops increasing. (Two histograms share a key when one batch
+    sends them without timestamps: the server stamps both with the same instant.)"""
+    runs: list[list[LeCount]] = []
+    for le, count in buckets:
+        last = runs[-1][-1][0] if runs else None
+        if not runs or last is None or (le is not None and le <= last):
+            runs.append([])
+        runs[-1].append((le, count))
+    return runs
+
+
+def _take_run(runs: list[list[LeCount]], observations: int) -> list[LeCount]:
+    """The histogram's own run: the first left whose counts add up to its count (runs of
+    one key are stored in insertion order, which a keyed and a plain histogram of one
+    write do not keep), else the first left."""
+    for index, run in enumerate(runs):
+        if sum(count for _, count in run) == observations:
+            return runs.pop(index)
+    return runs.pop(0) if runs else []
 
 
 def _last_id(table: Any, *conditions: ColumnElement[bool]) -> Any:
