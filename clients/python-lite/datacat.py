@@ -57,12 +57,14 @@ try:  # Python 3
     from urllib.request import Request, urlopen
 
     string_types = (str,)
+    integer_types = (int,)
 except ImportError:  # Python 2
     from httplib import HTTPException  # noqa: F401
     from urllib import quote  # noqa: F401
     from urllib2 import HTTPError, Request, URLError, urlopen  # noqa: F401
 
     string_types = (str, unicode)  # noqa: F821
+    integer_types = (int, long)  # noqa: F821
 
 __version__ = "0.1.0"
 __all__ = [
@@ -252,6 +254,101 @@ def _event_fields(body, level, message, category, labels):
             raise InvalidData("labels must be a list of strings, not %s" % type(labels).__name__)
         body["labels"] = [_text(label, "a label", 0, 256) for label in labels]
     return body
+
+
+MAX_BUCKETS = 64  # the server's limits on a pre-aggregated histogram (datacat.histogram)
+MAX_COUNT = 2**53
+
+
+def _is_count(value):
+    return isinstance(value, integer_types) and not isinstance(value, bool)
+
+
+def _bucket(position, bucket):
+    """One ``(le, count)`` pair (or ``{"le": ..., "count": ...}``), ``le`` None for +Inf."""
+    if isinstance(bucket, dict):
+        le, n = bucket.get("le"), bucket.get("count")
+    elif isinstance(bucket, (list, tuple)) and len(bucket) == 2:
+        le, n = bucket
+    else:
+        raise InvalidData(
+            "histogram bucket %d must be an (le, count) pair, not %r" % (position, bucket)
+        )
+    if le is not None:
+        if isinstance(le, bool) or not isinstance(le, (float, integer_types)):
+            raise InvalidData(
+                "histogram bucket %d: le must be a number or None, not %r" % (position, le)
+            )
+        try:
+            le = float(le)
+        except OverflowError:  # an int beyond any double
+            raise InvalidData("histogram bucket %d: le is beyond any float" % position)
+        if le == float("inf"):
+            le = None
+        elif math.isinf(le) or math.isnan(le):
+            raise InvalidData(
+                "histogram bucket %d: le must be finite or None (+Inf), not %r" % (position, le)
+            )
+    if not _is_count(n) or not 0 <= n <= MAX_COUNT:
+        raise InvalidData("histogram bucket %d: a count is an int 0..2**53, not %r" % (position, n))
+    return le, n
+
+
+def _histogram_fields(buckets, total, count, unit):
+    """A pre-aggregated histogram's body fields (kind, unit, buckets, sum, count), held to
+    the server's rules so a bad one is refused before sending, as the full client does.
+
+    ``buckets`` is a list of ``(le, count)`` pairs (or ``{"le", "count"}`` dicts) in
+    increasing ``le``; each count is that bucket's own, not a running total; ``le`` None (or
+    ``float("inf")``) is +Inf, last only. ``count`` defaults to the buckets' total. A dict
+    ``{le: count}`` is refused: Python 2 does not keep its order.
+    """
+    if not isinstance(buckets, (list, tuple)):
+        raise InvalidData(
+            "histogram buckets must be a list of (le, count) pairs, not %s" % type(buckets).__name__
+        )
+    if not 1 <= len(buckets) <= MAX_BUCKETS:
+        raise InvalidData("a histogram has 1..%d buckets, got %d" % (MAX_BUCKETS, len(buckets)))
+    out = []
+    previous = None
+    counted = 0
+    for position, bucket in enumerate(buckets):
+        le, n = _bucket(position, bucket)
+        if le is None:
+            if position != len(buckets) - 1:
+                raise InvalidData("only the last histogram bucket may be +Inf (le None)")
+        else:
+            if previous is not None and le <= previous:
+                raise InvalidData(
+                    "histogram bucket bounds (le) must strictly increase: %r after %r"
+                    % (le, previous)
+                )
+            previous = le
+        out.append({"le": le, "count": n})
+        counted += n
+    if count is None:
+        count = counted
+    if not _is_count(count) or count != counted:
+        raise InvalidData(
+            "histogram count %r is not the sum of its buckets (%d)" % (count, counted)
+        )
+    if count > MAX_COUNT:
+        raise InvalidData("a histogram counts at most 2**53 observations, not %d" % count)
+    try:
+        total = float(total)
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidData("a histogram sum must be a number, not %r" % (total,))
+    if math.isinf(total) or math.isnan(total):
+        raise InvalidData("a histogram sum must be finite, not %r" % (total,))
+    fields = {"kind": "histogram", "buckets": out, "sum": total, "count": count}
+    if unit is not None:
+        fields["unit"] = _text(unit, "a metric unit", 1, 64)
+    return fields
+
+
+def _histogram_value(fields):
+    """What a histogram sends as ``value``: its mean, 0 when empty (the server stores the same)."""
+    return fields["sum"] / fields["count"] if fields["count"] else 0.0
 
 
 def _api_key(value):
@@ -525,6 +622,35 @@ class DatacatClient(object):
         path = "/api/sessions/%s/metrics" % _path_id(session_id)
         return self._request("POST", path, _dumps(body))
 
+    def log_histogram(
+        self,
+        session_id,
+        name,
+        buckets,
+        sum,
+        count=None,
+        tags=None,
+        timestamp=None,
+        id=None,
+        unit=None,
+    ):
+        """Many observations at once, pre-aggregated (a hot loop's frame times): ``buckets``
+        as ``[(16.7, 950), (33.3, 40), (None, 10)]`` (each bucket's own count, ``le`` None =
+        +Inf, last), their ``sum``; ``count`` defaults to the buckets' total. Sent as one
+        metric of kind histogram whose value is the mean; the server's percentiles
+        interpolate within the buckets. Bad buckets raise :class:`InvalidData`, unsent."""
+        fields = _histogram_fields(buckets, sum, count, unit)
+        body = {
+            "name": _name(name),
+            "value": _histogram_value(fields),
+            "tags": _tags(tags),
+            "timestamp": _timestamp(timestamp),
+            "id": id or _new_id(),
+        }
+        body.update(fields)
+        path = "/api/sessions/%s/metrics" % _path_id(session_id)
+        return self._request("POST", path, _dumps(body))
+
     def log_exception(self, session_id, exc_info=None, extra_data=None, fatal=False):
         """An ``exception`` event for the exception being handled (or ``exc_info``).
 
@@ -690,6 +816,12 @@ class Session(object):
 
     def log_metric(self, name, value, tags=None, kind=None, unit=None):
         return self.client.log_metric(self.session_id, name, value, tags, kind=kind, unit=unit)
+
+    def histogram(self, name, buckets, sum, count=None, tags=None, unit=None):
+        """Many observations at once: see :meth:`DatacatClient.log_histogram`."""
+        return self.client.log_histogram(
+            self.session_id, name, buckets, sum, count, tags, unit=unit
+        )
 
     def log_exception(self, exc_info=None, extra_data=None, fatal=False):
         """An ``exception`` event; call it inside ``except:``."""

@@ -12,6 +12,7 @@
 //   - typed errors: *APIError, with errors.Is(err, ErrNotFound) for 404,
 //     errors.Is(err, ErrInvalid) for 422 and ErrUnauthorized / ErrForbidden for 401 / 403;
 //   - Heartbeat (keep-alives) and Batch (POST /api/batch);
+//   - pre-aggregated histograms (LogHistogram, BatchSession.Histogram, HistogramItem);
 //   - BatchSession, which queues writes and delivers them from a background goroutine,
 //     exactly once, with retries; and Monitor, which detects a hung application.
 //
@@ -296,6 +297,7 @@ type metricBody struct {
 	ID        string      `json:"id,omitempty"`
 	Kind      string      `json:"kind,omitempty"`
 	Unit      string      `json:"unit,omitempty"`
+	*histogram
 }
 
 // LogEventCtx logs an event; data is any JSON value (nil for none).

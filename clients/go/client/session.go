@@ -146,9 +146,10 @@ type entry struct {
 	name   string
 	raw    []byte // event data / state patch, as JSON
 	value  float64
-	tags   []byte  // metric tags as JSON, nil for none
-	status string  // end
-	extra  *fields // issue 12's optional fields, nil (the common case) for none
+	tags   []byte     // metric tags as JSON, nil for none
+	status string     // end
+	extra  *fields    // issue 12's optional fields, nil (the common case) for none
+	hist   *histogram // a pre-aggregated histogram's buckets, sum and count
 }
 
 type waiter struct {
@@ -254,15 +255,23 @@ func (s *BatchSession) LogMetric(name string, value float64, tags interface{}, o
 	if math.IsNaN(value) || math.IsInf(value, 0) {
 		return invalid(fmt.Errorf("metric %q: value must be finite, got %v", name, value))
 	}
-	e := entry{op: OpMetric, name: name, value: value, extra: extra}
-	if tags != nil {
-		raw, err := json.Marshal(tags)
-		if err != nil {
-			return invalid(err)
-		}
-		e.tags = raw
+	raw, err := encodeTags(tags)
+	if err != nil {
+		return err
 	}
-	return s.enqueue(e)
+	return s.enqueue(entry{op: OpMetric, name: name, value: value, tags: raw, extra: extra})
+}
+
+// encodeTags is a metric's tags as JSON, nil for none.
+func encodeTags(tags interface{}) ([]byte, error) {
+	if tags == nil {
+		return nil, nil
+	}
+	raw, err := json.Marshal(tags)
+	if err != nil {
+		return nil, invalid(err)
+	}
+	return raw, nil
 }
 
 // Counter queues a counter sample of by (a delta, summed when read).
@@ -825,6 +834,7 @@ type queuedWire struct {
 	Message   string          `json:"message,omitempty"`
 	Category  string          `json:"category,omitempty"`
 	Labels    []string        `json:"labels,omitempty"`
+	*histogram
 }
 
 // ClientID is the id a queued item carries: a random per-BatchSession prefix and the
@@ -848,6 +858,7 @@ func (s *BatchSession) encode(e *entry) ([]byte, error) {
 	case OpMetric:
 		value := e.value
 		w.ID, w.Name, w.Value, w.Tags = s.clientID(e.seq), e.name, &value, e.tags
+		w.histogram = e.hist
 	case OpEnd:
 		w.Status = e.status
 	}

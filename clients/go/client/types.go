@@ -84,8 +84,8 @@ const (
 )
 
 // BatchItem is one write in a POST /api/batch. Build them with StateItem, EventItem,
-// MetricItem, HeartbeatItem and EndItem, and set ID (≤ 64 characters; a repeat within a
-// session is stored once) and Timestamp (when it happened) where wanted.
+// MetricItem, HistogramItem, HeartbeatItem and EndItem, and set ID (≤ 64 characters; a
+// repeat within a session is stored once) and Timestamp (when it happened) where wanted.
 type BatchItem struct {
 	Op        string
 	SessionID string
@@ -102,6 +102,11 @@ type BatchItem struct {
 	Kind, Unit               string   // metric (optional)
 	Level, Message, Category string   // event (optional)
 	Labels                   []string // event (optional)
+
+	// Buckets (non-nil) and Sum make a metric a pre-aggregated histogram (HistogramItem):
+	// its value is then the mean, whatever Value holds, and its kind histogram.
+	Buckets []Bucket
+	Sum     float64
 }
 
 // StateItem deep-merges state into the session's state.
@@ -147,6 +152,7 @@ type wireItem struct {
 	Message   string                 `json:"message,omitempty"`
 	Category  string                 `json:"category,omitempty"`
 	Labels    []string               `json:"labels,omitempty"`
+	*histogram
 }
 
 // MarshalJSON writes the fields the item's Op uses.
@@ -164,6 +170,14 @@ func (it BatchItem) MarshalJSON() ([]byte, error) {
 	case OpMetric:
 		w.Name, w.Value, w.Tags = &it.Name, &it.Value, it.Tags
 		w.Kind, w.Unit = it.Kind, it.Unit
+		if it.Buckets != nil {
+			h, err := newHistogram(it.Name, it.Buckets, it.Sum)
+			if err != nil {
+				return nil, err
+			}
+			mean := h.mean()
+			w.Value, w.Kind, w.histogram = &mean, KindHistogram, h
+		}
 	case OpHeartbeat:
 		if it.Timeout > 0 {
 			s := it.Timeout.Seconds()
