@@ -413,6 +413,39 @@ async def test_histograms_round_trip_export_and_import(
         assert await _export_one(url, session) == exported
 
 
+async def test_histograms_sharing_a_time_export_each_with_its_own_buckets(
+    client: httpx.AsyncClient, database_url: str, backend: str, tmp_path: Path
+) -> None:
+    """A batch without timestamps stamps its items with one instant, so two histograms of
+    one name share (session, name, time), the key their buckets are stored under: each
+    must still be exported with its own buckets, or the import refuses the line."""
+    session = await new_session(client)
+    small = {"buckets": [{"le": 1.0, "count": 2}, {"le": None, "count": 1}], "count": 3, "sum": 4.5}
+    items = [
+        {"op": "metric", "session_id": session} | FRAME,
+        {"op": "metric", "session_id": session} | FRAME | small,
+    ]
+    assert (await client.post("/api/batch", json={"items": items})).status_code == 200
+    exported = await _export_one(database_url, session)
+    histograms = [m for m in orjson.loads(exported)["metrics"] if "buckets" in m]
+    assert len({m["ts_us"] for m in histograms}) == 1
+    assert sorted((m["count"], m["buckets"]) for m in histograms) == sorted(
+        [(1000, FRAME["buckets"]), (3, small["buckets"])]
+    )
+
+    with fresh_database(backend, tmp_path, "histogram_shared_import") as url:
+        engine = create_engine(url, pool_size=1)
+        await upgrade(engine)
+        await engine.dispose()
+        importer = Importer(url)
+        try:
+            await importer.add(parse_line(exported), 1)
+            await importer.flush()
+        finally:
+            await importer.close()
+        assert await _export_one(url, session) == exported
+
+
 @pytest.mark.parametrize(
     ("change", "named"),
     [

@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from datacat.store import ids, logged, transitions
+from datacat.store import bucketruns, ids, logged, transitions
 from datacat.store import status as rules
 from datacat.store.chunkcache import ChunkCache
 from datacat.store.database import WRITE_OPTION, create_engine
@@ -621,10 +621,6 @@ class Repository:
         return page
 
 
-LeCount = tuple[float | None, int]
-"""A histogram bucket as stored: its upper bound (None: +Inf) and its own count."""
-
-
 async def _with_buckets(conn: AsyncConnection, pk: int, rows: list[dict[str, Any]]) -> None:
     """Each histogram row of a page gets its ``buckets``, all read in one query by the
     page's names and times (the bucket rows' key); a plain row loses its (NULL)
@@ -654,37 +650,13 @@ async def _with_buckets(conn: AsyncConnection, pk: int, rows: list[dict[str, Any
         )
         .order_by(metric_buckets.c.id)
     )
-    stored: dict[tuple[str, int], list[LeCount]] = {}
+    stored: dict[tuple[str, int], list[bucketruns.LeCount]] = {}
     for name, ts_us, le, count in await conn.execute(query):
         stored.setdefault((name, ts_us), []).append((le, count))
     for key, same_key in histograms.items():
-        runs = _bucket_runs(stored.get(key, []))
+        runs = bucketruns.bucket_runs(stored.get(key, []))
         for row in sorted(same_key, key=lambda row: int(row["id"])):
-            row["buckets"] = _take_run(runs, row["observations"])
-
-
-def _bucket_runs(buckets: list[LeCount]) -> list[list[LeCount]]:
-    """Stored buckets of one (session, name, ts_us), in insertion order, cut into the
-    histograms they came from: a histogram's ``le`` strictly increase, +Inf last, so a new
-    one starts where ``le`` stops increasing. (Two histograms share a key when one batch
-    sends them without timestamps: the server stamps both with the same instant.)"""
-    runs: list[list[LeCount]] = []
-    for le, count in buckets:
-        last = runs[-1][-1][0] if runs else None
-        if not runs or last is None or (le is not None and le <= last):
-            runs.append([])
-        runs[-1].append((le, count))
-    return runs
-
-
-def _take_run(runs: list[list[LeCount]], observations: int) -> list[LeCount]:
-    """The histogram's own run: the first left whose counts add up to its count (runs of
-    one key are stored in insertion order, which a keyed and a plain histogram of one
-    write do not keep), else the first left."""
-    for index, run in enumerate(runs):
-        if sum(count for _, count in run) == observations:
-            return runs.pop(index)
-    return runs.pop(0) if runs else []
+            row["buckets"] = bucketruns.take_run(runs, row["observations"])
 
 
 def _last_id(table: Any, *conditions: ColumnElement[bool]) -> Any:

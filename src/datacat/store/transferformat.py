@@ -25,6 +25,7 @@ import orjson
 
 from datacat.histogram import problem
 from datacat.jsoncheck import check_json
+from datacat.store import bucketruns
 from datacat.store.status import STATUSES
 
 SORTED = orjson.OPT_SORT_KEYS
@@ -164,6 +165,7 @@ def metric_rows(
     """Rows of (ts_us, name, value, _, client_id, kind, unit, observations, session_pk, …)
     with their decoded tags; a histogram row (observations set) with its ``buckets``."""
     items = []
+    runs: dict[tuple[int, str, int], list[list[bucketruns.LeCount]]] = {}
     for row, value in zip(rows, tags, strict=True):
         item = _with_extras(
             {"ts_us": row[0], "name": row[1], "value": row[2], "tags": value, "client_id": row[4]},
@@ -172,8 +174,12 @@ def metric_rows(
         )
         if len(row) > 7 and row[7] is not None:
             item["count"] = row[7]
-            found = (buckets or {}).get((row[8], row[1], row[0]), ())
-            item["buckets"] = [{"le": le, "count": n} for le, n in found]
+            key = (row[8], row[1], row[0])
+            if key not in runs:  # rows come in id order, as take_run needs
+                runs[key] = bucketruns.bucket_runs(list((buckets or {}).get(key, ())))
+            item["buckets"] = [
+                {"le": le, "count": n} for le, n in bucketruns.take_run(runs[key], row[7])
+            ]
         items.append(item)
     return orjson.dumps(items, option=SORTED)[1:-1]
 
