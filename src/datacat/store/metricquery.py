@@ -851,21 +851,29 @@ async def _session_percentiles_by_offset(
         time_sql, time_params = " AND ts_us >= ?", [query.since_us]
     if query.until_us is not None:
         time_sql, time_params = time_sql + " AND ts_us < ?", [*time_params, query.until_us]
+    # Each statement's terms all sort one way, so every full statement of a direction
+    # is the same text: the driver's statement cache then compiles it once, where mixed
+    # directions made nearly every statement new text (compiling was a third of the time).
+    ranks: dict[bool, list[tuple[Any, ...]]] = {False: [], True: []}
+    for _, pk, _, n, _ in found:
+        low = (n - 1) * percent // 100
+        taken = 2 if low + 1 < n else 1
+        descending = low >= n // 2
+        offset = n - low - taken if descending else low
+        ranks[descending].append((pk, pk, query.name, *time_params, taken, offset))
+    # Straight to aiosqlite: through SQLAlchemy each of these statements cost ~0.5 ms
+    # more (its 600 parameters and the result handled in Python) — 150-170 → 110-115 ms
+    # for 10,000 sessions.
+    driver = (await conn.get_raw_connection()).driver_connection
+    assert driver is not None  # an open connection's aiosqlite one
     picked: dict[int, tuple[float, float]] = {}
-    for part in _chunks(found):
-        terms, params = [], []
-        for _, pk, _, n, _ in part:
-            low = (n - 1) * percent // 100
-            taken = 2 if low + 1 < n else 1
-            descending = low >= n // 2
-            terms.append(
-                _SESSION_RANKS.format(time=time_sql, order="DESC" if descending else "ASC")
-            )
-            offset = n - low - taken if descending else low
-            params += [pk, pk, query.name, *time_params, taken, offset]
-        ranked: Any = await conn.exec_driver_sql(" UNION ALL ".join(terms), tuple(params))
-        for chosen, lowest, highest in ranked:
-            picked[int(chosen)] = (float(lowest), float(highest))
+    for descending, wanted in ranks.items():
+        term = _SESSION_RANKS.format(time=time_sql, order="DESC" if descending else "ASC")
+        for part in _chunks(wanted):
+            params = tuple(value for term_params in part for value in term_params)
+            sql = " UNION ALL ".join([term] * len(part))
+            for chosen, lowest, highest in await driver.execute_fetchall(sql, params):
+                picked[int(chosen)] = (float(lowest), float(highest))
     answer = []
     for grp, pk, session_id, n, newest in sorted(found, key=lambda row: row[4]):
         lowest, highest = picked[pk]
