@@ -42,7 +42,7 @@ import yaml
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from datacat.store.metricquery import Bucket
+from datacat.store.seriesquery import Bucket
 from datacat.store.statusseries import MAX_BUCKETS, StatusSeriesQuery, filled, plan
 from datacat.store.tables import sessions
 from datacat.timefmt import to_rfc3339

@@ -21,9 +21,9 @@ from fastapi.templating import Jinja2Templates
 
 from datacat.api.deps import Repo
 from datacat.api.metrics import GROUP_BY_PATTERN
-from datacat.store.metricquery import Aggregation, Bucket, SeriesQuery
 from datacat.store.releases import ReleaseQuery
 from datacat.store.repository import InvalidCursor, Repository, SessionFilter, SessionNotFound
+from datacat.store.seriesquery import Aggregation, Bucket, SeriesQuery
 from datacat.store.statefilter import StateMode, state_filter
 from datacat.store.status import STATUSES
 from datacat.timefmt import now_us

@@ -17,7 +17,7 @@ from datacat.api import documents
 from datacat.api.deps import Filters, QueryText, QueryTime, Repo
 from datacat.api.responses import document_response, json_response
 from datacat.api.schemas import NUL_FREE, ErrorBody, SessionDetail
-from datacat.store.metricquery import Bucket
+from datacat.store.seriesquery import Bucket
 from datacat.store.statusseries import MAX_BUCKETS, StatusSeriesQuery
 from datacat.timefmt import now_us, to_rfc3339, to_us
 

@@ -10,7 +10,8 @@ from pydantic import AfterValidator, BaseModel, Field
 from datacat.api.deps import QueryText, QueryTime, Repo, StatePath, parse_state_filter
 from datacat.api.responses import json_response
 from datacat.api.schemas import NUL_FREE, ErrorBody, MetricNames, SeriesOut, SeriesPoint, no_nul
-from datacat.store.metricquery import Aggregation, Bucket, ExplorerResult, SeriesQuery
+from datacat.store.metricquery import ExplorerResult
+from datacat.store.seriesquery import Aggregation, Bucket, SeriesQuery
 from datacat.store.statefilter import StateMode
 from datacat.timefmt import maybe_us, to_rfc3339
 

@@ -10,7 +10,10 @@ closest ranks at position ``(n - 1) * p`` of the sorted values — PostgreSQL's
 ``percentile_cont`` and Python's ``statistics.quantiles(values, n=100,
 method="inclusive")``. SQLite has no percentile function, so both backends compute it
 the same way, exactly: ``row_number()`` and ``count()`` windows over the partition
-ordered by value pick the two ranks, and one grouped sum weighs them.
+ordered by value pick the two ranks, and one grouped sum weighs them — or, where a
+partition is a session or an unfiltered time bucket, many small sorts pick the same two
+(``sqliteranks``). Histogram rows are weighed apart (``histogramseries``); the question
+itself and its WHERE clauses are ``seriesquery``.
 """
 
 from __future__ import annotations
@@ -18,15 +21,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import Enum
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     Float,
     Numeric,
-    Select,
-    String,
     Subquery,
     case,
     cast,
@@ -35,40 +35,25 @@ from sqlalchemy import (
     literal,
     select,
     text,
-    union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from datacat.histogram import cells_from_buckets, quantile
-from datacat.store.statefilter import StateFilter
-from datacat.store.tables import metric_buckets, metrics, sessions
-
-
-class Aggregation(str, Enum):
-    all = "all"
-    peak = "peak"
-    avg = "avg"
-    min = "min"
-    sum = "sum"
-    count_ = "count"  # `count` would shadow str.count
-    p50 = "p50"
-    p90 = "p90"
-    p95 = "p95"
-    p99 = "p99"
-
-
-PERCENTILES: dict[Aggregation, int] = {
-    Aggregation.p50: 50,
-    Aggregation.p90: 90,
-    Aggregation.p95: 95,
-    Aggregation.p99: 99,
-}
-
-FLOAT_MAX = 1.79769313486231e308
-"""A sum beyond the largest double saturates near it: PostgreSQL raises on float overflow
-(a 500) and SQLite answers infinity, which JSON cannot carry. It is the largest double of
-15 significant digits, the precision of PostgreSQL's float8 → numeric cast, so averaging
-saturated sums as numeric does not round past the largest double."""
+from datacat.store import sqliteranks
+from datacat.store.histogramseries import WEIGHTED, has_histograms, histogram_values
+from datacat.store.seriesquery import (
+    FLOAT_MAX,
+    PERCENTILES,
+    Aggregation,
+    Bucket,
+    Conditions,
+    SeriesQuery,
+    auto_bucket,
+    group_column,
+    match,
+    source_points,
+    time_range,
+)
+from datacat.store.tables import metrics, sessions
 
 
 def _sum(column: ColumnElement[float], dialect: str) -> ColumnElement[float]:
@@ -176,48 +161,6 @@ SORT_MEMORY = "64MB"
 """PostgreSQL's ``work_mem`` for one explorer read (a constant, never from input)."""
 
 
-class Bucket(str, Enum):
-    auto = "auto"
-    minute = "1m"
-    five_minutes = "5m"
-    hour = "1h"
-    day = "1d"
-
-
-BUCKET_SECONDS: dict[Bucket, int] = {
-    Bucket.minute: 60,
-    Bucket.five_minutes: 300,
-    Bucket.hour: 3600,
-    Bucket.day: 86_400,
-}
-
-AUTO_MAX_BUCKETS = 300
-"""``bucket=auto`` takes the finest width that draws the range in at most this many
-points (a day at most: a year still draws as 366)."""
-
-
-def auto_bucket(span_us: int) -> Bucket:
-    for bucket, seconds in BUCKET_SECONDS.items():
-        if -(-span_us // (seconds * 1_000_000)) <= AUTO_MAX_BUCKETS:
-            return bucket
-    return Bucket.day
-
-
-@dataclass(frozen=True, slots=True)
-class SeriesQuery:
-    name: str
-    aggregation: Aggregation = Aggregation.all
-    state: StateFilter | None = None
-    product: str | None = None
-    session_id: str | None = None
-    since_us: int | None = None
-    until_us: int | None = None
-    limit: int = 5000
-    bucket: Bucket | None = None
-    group_by: str | None = None
-    """``version``, ``product`` or ``tag:KEY`` (checked by the router)."""
-
-
 @dataclass(frozen=True, slots=True)
 class SeriesResult:
     points: list[dict[str, Any]]
@@ -242,47 +185,16 @@ class ExplorerResult:
     groups: list[SeriesGroup]
 
 
-@dataclass(frozen=True, slots=True)
-class _Conditions:
-    point: list[ColumnElement[bool]]
-    all: list[ColumnElement[bool]]
-    session: list[ColumnElement[bool]]
-
-
-def _conditions(query: SeriesQuery, state_condition: ColumnElement[bool] | None) -> _Conditions:
-    point_conditions: list[ColumnElement[bool]] = [metrics.c.name == query.name]
-    if query.since_us is not None:
-        point_conditions.append(metrics.c.ts_us >= query.since_us)
-    if query.until_us is not None:
-        point_conditions.append(metrics.c.ts_us < query.until_us)
-    conditions = list(point_conditions)
-    session_conditions: list[ColumnElement[bool]] = []
-    if state_condition is not None:
-        session_conditions.append(state_condition)
-    if query.product is not None:
-        session_conditions.append(sessions.c.product == query.product)
-    if session_conditions:
-        matching = select(sessions.c.pk).where(*session_conditions)
-        conditions.append(metrics.c.session_pk.in_(matching.scalar_subquery()))
-    if query.session_id is not None:
-        # Equality with one pk (not IN) lets SQLite walk the (session_pk, name, ts) index
-        # instead of every point of the metric: 32 ms → 0.1 ms per chart on 1M points.
-        session_conditions.append(sessions.c.id == query.session_id)
-        one = select(sessions.c.pk).where(sessions.c.id == query.session_id)
-        conditions.append(metrics.c.session_pk == one.scalar_subquery())
-    return _Conditions(point_conditions, conditions, session_conditions)
-
-
 async def run_series(
     conn: AsyncConnection, query: SeriesQuery, state_condition: ColumnElement[bool] | None
 ) -> SeriesResult:
-    where = _conditions(query, state_condition)
+    where = match(query, state_condition)
     if query.aggregation in PERCENTILES or (
-        query.aggregation in _WEIGHTED and await _has_histograms(conn, where)
+        query.aggregation in WEIGHTED and await has_histograms(conn, where)
     ):
         # The percentile's sort is the cost: run it once (the explorer reads the
         # per-session rows and reduces them), not again for the statistics. Histogram
-        # rows are weighed there too (``_histogram_values``).
+        # rows are weighed there too (``histogram_values``).
         only = (await run_explorer(conn, query, state_condition)).groups
         return only[0].result
     dialect = conn.dialect.name
@@ -359,18 +271,6 @@ def _float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def _group_column(group_by: str, dialect: str) -> ColumnElement[Any]:
-    if group_by == "version":
-        return sessions.c.version
-    if group_by == "product":
-        return sessions.c.product
-    key = group_by.removeprefix("tag:")
-    if dialect == "postgresql":
-        return metrics.c.tags.op("->>")(literal(key))
-    # The router allows only [A-Za-z0-9_.-] in KEY, so the quoted path needs no escaping.
-    return cast(func.json_extract(metrics.c.tags, f'$."{key}"'), String)
-
-
 async def _resolve_bucket(
     conn: AsyncConnection, query: SeriesQuery, conditions: list[ColumnElement[bool]]
 ) -> Bucket:
@@ -379,7 +279,7 @@ async def _resolve_bucket(
         return query.bucket
     since, until = query.since_us, query.until_us
     if since is None or until is None:
-        low, high = (await conn.execute(_time_range(conditions))).one()
+        low, high = (await conn.execute(time_range(conditions))).one()
         since = low if since is None else since
         until = high if until is None else until
     if since is None or until is None:
@@ -402,11 +302,11 @@ async def run_explorer(
         # The sorts behind percentiles and per-bucket groups spill to disk at the default
         # 4 MB (500k points: an external merge of 12 MB); for this read only.
         await conn.execute(text(f"SET LOCAL work_mem = '{SORT_MEMORY}'"))
-    where = _conditions(query, state_condition)
+    where = match(query, state_condition)
     bucket = await _resolve_bucket(conn, query, where.all) if query.bucket else None
     grouped = query.group_by is not None
 
-    source = _source(query, where, bucket, dialect).subquery()
+    source = source_points(query, where, bucket, dialect).subquery()
     group_keys = ["grp"] if grouped else []
 
     if bucket is not None:
@@ -488,7 +388,7 @@ async def run_explorer(
 async def _reduced(
     conn: AsyncConnection,
     query: SeriesQuery,
-    where: _Conditions,
+    where: Conditions,
     source: Subquery,
     rows: Subquery,
     ts_column: ColumnElement[Any],
@@ -511,15 +411,15 @@ async def _reduced(
     )
     statistic = Aggregation.avg if query.aggregation is Aggregation.all else query.aggregation
     weighed = (
-        await _histogram_values(conn, query, where, bucket, statistic)
-        if statistic in PERCENTILES or statistic in _WEIGHTED
+        await histogram_values(conn, query, where, bucket, statistic)
+        if statistic in PERCENTILES or statistic in WEIGHTED
         else {}
     )
     read: list[Any] | None = None
     if statistic in PERCENTILES and bucket is not None and not grouped and not weighed:
-        read = await _bucket_percentiles_by_offset(conn, PERCENTILES[statistic], where, bucket)
+        read = await sqliteranks.bucket_percentiles(conn, PERCENTILES[statistic], where, bucket)
     elif statistic in PERCENTILES and bucket is None and not weighed:
-        read = await _session_percentiles_by_offset(conn, query, PERCENTILES[statistic], where)
+        read = await sqliteranks.session_percentiles(conn, query, PERCENTILES[statistic], where)
     if read is None:
         read = list(await conn.execute(ordered))
     by_group: dict[Any, list[tuple[int, float, str | None]]] = {}
@@ -562,148 +462,8 @@ async def _reduced(
     return groups
 
 
-def _source(
-    query: SeriesQuery, where: _Conditions, bucket: Bucket | None, dialect: str
-) -> Select[Any]:
-    """The matching points as (session_pk, ts_us, value[, bucket][, grp])."""
-    columns: list[ColumnElement[Any]] = [
-        metrics.c.session_pk,
-        metrics.c.ts_us,
-        metrics.c.value,
-    ]
-    if bucket is not None:
-        width = BUCKET_SECONDS[bucket] * 1_000_000
-        # Floor, also before 1970: SQL's % keeps the dividend's sign on both backends.
-        offset = ((metrics.c.ts_us % width) + width) % width
-        columns.append((metrics.c.ts_us - offset).label("bucket"))
-    source = select(*columns).where(*where.all)
-    if query.group_by is not None:
-        source = source.add_columns(_group_column(query.group_by, dialect).label("grp")).join_from(
-            metrics, sessions, sessions.c.pk == metrics.c.session_pk
-        )
-    return source
-
-
-_WEIGHTED = frozenset({Aggregation.sum, Aggregation.count_, Aggregation.avg})
-"""Statistics a histogram row counts ``observations`` times (its value is their mean)."""
-
-_IS_HISTOGRAM = metrics.c.observations.is_not(None)
-
-
-async def _has_histograms(conn: AsyncConnection, where: _Conditions) -> bool:
-    """One probe of the partial index ``ix_metrics_histograms`` (histogram rows only)."""
-    probe = select(literal(1)).where(*where.all, _IS_HISTOGRAM).limit(1)
-    return (await conn.execute(probe)).first() is not None
-
-
-async def _histogram_values(
-    conn: AsyncConnection,
-    query: SeriesQuery,
-    where: _Conditions,
-    bucket: Bucket | None,
-    statistic: Aggregation,
-) -> dict[tuple[Any, Any], float]:
-    """The statistic of every partition holding a histogram row, by (group, key) where
-    the key is the session pk (per session) or the bucket's start.
-
-    The main query treats a histogram row as one point at its mean, which is cheap and
-    right for every partition without one. Partitions with one are computed again here:
-    sum/count/avg weigh each row by its ``observations``; percentiles sum the partition's
-    bucket counts by ``le`` in SQL and interpolate over those few rows with the
-    partition's plain points as point masses (``datacat.histogram.quantile``). Without
-    histogram rows this costs one probe of a partial index that plain rows never enter.
-    """
-    dialect = conn.dialect.name
-    grouped = query.group_by is not None
-    source = _source(query, where, bucket, dialect)
-    histograms = source.where(_IS_HISTOGRAM).subquery()
-    key = histograms.c.bucket if bucket is not None else histograms.c.session_pk
-    group = histograms.c.grp if grouped else literal(None)
-    affected = {(g, k) for g, k in await conn.execute(select(group, key).distinct())}
-    if not affected:
-        return {}
-    keys = sorted({k for _, k in affected})
-
-    if statistic in _WEIGHTED:
-        plain = source.add_columns(metrics.c.observations).subquery()
-        plain_key = plain.c.bucket if bucket is not None else plain.c.session_pk
-        # As floats: SQLite's integer SUM raises on overflow (counts reach 2**53 each).
-        weight = cast(func.coalesce(plain.c.observations, 1), Float)
-        totals = await conn.execute(
-            select(
-                plain.c.grp if grouped else literal(None),
-                plain_key,
-                func.sum(plain.c.value * weight),
-                func.sum(weight),
-            )
-            .where(plain_key.in_(keys))
-            .group_by(*([plain.c.grp] if grouped else []), plain_key)
-        )
-        weighed: dict[tuple[Any, Any], float] = {}
-        for g, k, total, n in totals:
-            if (g, k) not in affected:
-                continue
-            n = int(n or 0)
-            total = float(total or 0.0)
-            if statistic is Aggregation.sum:
-                weighed[(g, k)] = max(min(total, FLOAT_MAX), -FLOAT_MAX)
-            elif statistic is Aggregation.count_:
-                weighed[(g, k)] = float(n)
-            elif n:
-                weighed[(g, k)] = total / n
-        return weighed
-
-    # Bucket counts: each histogram point once (DISTINCT: its buckets share its key).
-    points = (
-        select(histograms.c.session_pk, histograms.c.ts_us, key.label("key"), group.label("grp"))
-        .distinct()
-        .subquery()
-    )
-    counted = await conn.execute(
-        select(
-            points.c.grp,
-            points.c.key,
-            metric_buckets.c.le,
-            func.sum(cast(metric_buckets.c.count, Float)),
-        )
-        .select_from(
-            points.join(
-                metric_buckets,
-                (metric_buckets.c.session_pk == points.c.session_pk)
-                & (metric_buckets.c.ts_us == points.c.ts_us)
-                & (metric_buckets.c.name == query.name),
-            )
-        )
-        .group_by(points.c.grp, points.c.key, metric_buckets.c.le)
-    )
-    cells: dict[tuple[Any, Any], list[tuple[float | None, float]]] = {}
-    for g, k, le, n in counted:
-        cells.setdefault((g, k), []).append((None if le is None else float(le), float(n)))
-    plain = source.where(metrics.c.observations.is_(None)).subquery()
-    plain_key = plain.c.bucket if bucket is not None else plain.c.session_pk
-    plain_group = plain.c.grp if grouped else literal(None)
-    values = await conn.execute(
-        select(plain_group, plain_key, plain.c.value, func.count())
-        .where(plain_key.in_(keys))
-        .group_by(*([plain.c.grp] if grouped else []), plain_key, plain.c.value)
-    )
-    masses: dict[tuple[Any, Any], list[tuple[float, float]]] = {}
-    for g, k, value, n in values:
-        if (g, k) in affected:
-            masses.setdefault((g, k), []).append((float(value), float(n)))
-    percent = PERCENTILES[statistic]
-    answers: dict[tuple[Any, Any], float] = {}
-    for partition in affected:
-        answer = quantile(
-            percent, cells_from_buckets(cells.get(partition, [])), masses.get(partition, [])
-        )
-        if answer is not None:
-            answers[partition] = answer
-    return answers
-
-
 async def _session_counts(
-    conn: AsyncConnection, query: SeriesQuery, where: _Conditions, source: Subquery
+    conn: AsyncConnection, query: SeriesQuery, where: Conditions, source: Subquery
 ) -> dict[Any, int]:
     """Sessions with matching points, per group.
 
@@ -722,7 +482,7 @@ async def _session_counts(
     )
     group: ColumnElement[Any] = literal(None)
     if query.group_by is not None:
-        group = _group_column(query.group_by, conn.dialect.name)
+        group = group_column(query.group_by, conn.dialect.name)
     counted = await conn.execute(
         select(group, func.count())
         .select_from(sessions)
@@ -730,160 +490,3 @@ async def _session_counts(
         .group_by(*([group] if query.group_by is not None else []))
     )
     return {g: int(n) for g, n in counted.all()}
-
-
-OFFSET_MAX_BUCKETS = 1500
-"""Above this many time buckets the per-bucket statements cost more than one window sort."""
-_COMPOUND = 100
-"""Terms per UNION ALL (SQLite allows 500, SQLITE_MAX_COMPOUND_SELECT). Longer statements
-run slower per term, not faster: 10,000 per-session p50 terms took 135-165 ms of SQLite
-in statements of 400 terms, 85 ms in statements of 100 (50 and 25 are no faster)."""
-
-
-async def _bucket_percentiles_by_offset(
-    conn: AsyncConnection, percent: int, where: _Conditions, bucket: Bucket
-) -> list[tuple[None, int, float, None, int]] | None:
-    """One percentile per time bucket on SQLite without window functions, or None when
-    this way does not apply (sessions filtered, PostgreSQL, too many buckets).
-
-    The same two ranks as :func:`aggregated`, picked differently: each bucket's points are
-    counted along the (name, ts_us) index, then ``ORDER BY value LIMIT 2 OFFSET low`` reads
-    ranks ``low`` and ``low + 1`` of that bucket alone — small sorts instead of one sort of
-    every point followed by three window functions, whose per-row cost was most of the
-    time. Unfiltered p95 per day over 500k points: 1163 → ~180 ms (load 2.4, 2 cores).
-    Exact: the same ranks and weights, so the same answer as the window form.
-    """
-    if conn.dialect.name != "sqlite" or where.session:
-        return None
-    low_ts, high_ts = (await conn.execute(_time_range(where.all))).one()
-    if low_ts is None:
-        return []
-    width = BUCKET_SECONDS[bucket] * 1_000_000
-    first = low_ts - low_ts % width  # Python's % floors, also before 1970
-    starts = list(range(first, high_ts + 1, width))
-    if len(starts) > OFFSET_MAX_BUCKETS:
-        return None
-
-    def in_bucket(start: int) -> list[ColumnElement[bool]]:
-        return [*where.all, metrics.c.ts_us >= start, metrics.c.ts_us < start + width]
-
-    counts: list[tuple[int, int]] = []
-    for part in _chunks(starts):
-        terms = [
-            select(literal(start), func.count()).select_from(metrics).where(*in_bucket(start))
-            for start in part
-        ]
-        counts += [(int(a), int(n)) for a, n in await conn.execute(union_all(*terms))]
-    filled = [(start, n) for start, n in counts if n]
-    picked: dict[int, tuple[float, float]] = {}
-    for part in _chunks(filled):
-        terms = []
-        for start, n in part:
-            low = (n - 1) * percent // 100
-            taken = 2 if low + 1 < n else 1
-            # Above the median, from the top: the sorter then keeps only the rows above
-            # the rank (a twentieth of them for p95) instead of nearly all.
-            descending = low >= n // 2
-            ranks = (
-                select(metrics.c.value.label("v"))
-                .where(*in_bucket(start))
-                .order_by(metrics.c.value.desc() if descending else metrics.c.value)
-                .limit(taken)
-                .offset(n - low - taken if descending else low)
-                .subquery()
-            )
-            terms.append(select(literal(start), func.min(ranks.c.v), func.max(ranks.c.v)))
-        for start, lowest, highest in await conn.execute(union_all(*terms)):
-            picked[int(start)] = (float(lowest), float(highest))
-    answer = []
-    for start, n in sorted(filled):
-        lowest, highest = picked[start]
-        frac = ((n - 1) * percent % 100) / 100.0
-        answer.append((None, start, lowest * (1.0 - frac) + highest * frac, None, start))
-    return answer
-
-
-def _chunks(items: list[Any]) -> list[list[Any]]:
-    return [items[i : i + _COMPOUND] for i in range(0, len(items), _COMPOUND)]
-
-
-def _time_range(conditions: list[ColumnElement[bool]]) -> Select[Any]:
-    """The oldest and newest matching ``ts_us``, each its own subquery: SQLite answers a lone
-    min() or max() with one index probe, but both in one SELECT scan every point (34 ms
-    over 500k → well under 1 ms)."""
-    return select(
-        select(func.min(metrics.c.ts_us)).where(*conditions).scalar_subquery(),
-        select(func.max(metrics.c.ts_us)).where(*conditions).scalar_subquery(),
-    )
-
-
-async def _session_percentiles_by_offset(
-    conn: AsyncConnection, query: SeriesQuery, percent: int, where: _Conditions
-) -> list[tuple[Any, int, float, str, int]] | None:
-    """One percentile per session on SQLite without window functions, or None when this
-    way does not apply (PostgreSQL, a tag group: a tag belongs to points, not sessions).
-
-    Each matching session's points are counted (and its newest time read) along the
-    (session_pk, name, ts_us) index, then ``ORDER BY value LIMIT … OFFSET …`` sorts that
-    session's points alone, 400 sessions per statement. The SQL is a fixed template,
-    every value bound. p95 per session over 500k points in 10k sessions: ~1 s → ~0.2 s.
-    """
-    if conn.dialect.name != "sqlite":
-        return None
-    if query.group_by is not None and query.group_by.startswith("tag:"):
-        return None
-    mine = [metrics.c.session_pk == sessions.c.pk, *where.point]
-    group: ColumnElement[Any] = literal(None)
-    if query.group_by is not None:
-        group = _group_column(query.group_by, conn.dialect.name)
-    counted = await conn.execute(
-        select(
-            group,
-            sessions.c.pk,
-            sessions.c.id,
-            select(func.count()).where(*mine).scalar_subquery(),
-            select(func.max(metrics.c.ts_us)).where(*mine).scalar_subquery(),
-        ).where(*where.session)
-    )
-    found = [row for row in counted if row[3]]
-    time_sql, time_params = "", []
-    if query.since_us is not None:
-        time_sql, time_params = " AND ts_us >= ?", [query.since_us]
-    if query.until_us is not None:
-        time_sql, time_params = time_sql + " AND ts_us < ?", [*time_params, query.until_us]
-    # Each statement's terms all sort one way, so every full statement of a direction
-    # is the same text: the driver's statement cache then compiles it once, where mixed
-    # directions made nearly every statement new text (compiling was a third of the time).
-    ranks: dict[bool, list[tuple[Any, ...]]] = {False: [], True: []}
-    for _, pk, _, n, _ in found:
-        low = (n - 1) * percent // 100
-        taken = 2 if low + 1 < n else 1
-        descending = low >= n // 2
-        offset = n - low - taken if descending else low
-        ranks[descending].append((pk, pk, query.name, *time_params, taken, offset))
-    # Straight to aiosqlite: through SQLAlchemy each of these statements cost ~0.5 ms
-    # more (its 600 parameters and the result handled in Python) — 150-170 → 110-115 ms
-    # for 10,000 sessions.
-    driver = (await conn.get_raw_connection()).driver_connection
-    assert driver is not None  # an open connection's aiosqlite one
-    picked: dict[int, tuple[float, float]] = {}
-    for descending, wanted in ranks.items():
-        term = _SESSION_RANKS.format(time=time_sql, order="DESC" if descending else "ASC")
-        for part in _chunks(wanted):
-            params = tuple(value for term_params in part for value in term_params)
-            sql = " UNION ALL ".join([term] * len(part))
-            for chosen, lowest, highest in await driver.execute_fetchall(sql, params):
-                picked[int(chosen)] = (float(lowest), float(highest))
-    answer = []
-    for grp, pk, session_id, n, newest in sorted(found, key=lambda row: row[4]):
-        lowest, highest = picked[pk]
-        frac = ((n - 1) * percent % 100) / 100.0
-        answer.append((grp, int(newest), lowest * (1.0 - frac) + highest * frac, session_id, pk))
-    return answer
-
-
-_SESSION_RANKS = (
-    "SELECT * FROM (SELECT ?, min(v), max(v) FROM (SELECT value AS v FROM metrics"
-    " WHERE session_pk = ? AND name = ?{time} ORDER BY value {order} LIMIT ? OFFSET ?))"
-)
-"""One session's two ranks; ``time`` and ``order`` are fixed fragments, never input."""

@@ -33,16 +33,11 @@ from datacat.store.exceptions import ExceptionStore
 from datacat.store.hooks import HookStore
 from datacat.store.hooktables import session_transitions
 from datacat.store.keys import KeyStore
-from datacat.store.metricquery import (
-    ExplorerResult,
-    SeriesQuery,
-    SeriesResult,
-    run_explorer,
-    run_series,
-)
+from datacat.store.metricquery import ExplorerResult, SeriesResult, run_explorer, run_series
 from datacat.store.ops import CreateSession, Op, WriteResult
 from datacat.store.prune import Pruner, Removed
 from datacat.store.releases import Release, ReleaseQuery, run_releases
+from datacat.store.seriesquery import SeriesQuery
 from datacat.store.statefilter import StateFilter, state_condition
 from datacat.store.statusseries import StatusSeries, StatusSeriesQuery, run_status_series
 from datacat.store.tables import (

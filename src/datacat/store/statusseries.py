@@ -22,7 +22,7 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from datacat.store import status as rules
-from datacat.store.metricquery import BUCKET_SECONDS, Bucket, auto_bucket
+from datacat.store.seriesquery import BUCKET_SECONDS, Bucket, auto_bucket
 from datacat.store.tables import sessions
 
 MAX_BUCKETS = 2000
