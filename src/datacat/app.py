@@ -169,8 +169,9 @@ def create_app(settings: Settings | None = None, *, fast_path: bool = True) -> F
         },
         worker_header=settings.worker_header,
     )
-    observability.install(app, settings)  # request ids and Prometheus, around all but security
-    security.install(app, settings)  # around the whole stack, whatever is added above
+    security.install(app, settings)  # CORS around the whole stack, whatever is added above
+    # Outermost: request ids, the security headers and Prometheus, one layer for all three.
+    observability.install(app, settings)
     return app
 
 

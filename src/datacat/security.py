@@ -9,7 +9,9 @@ files from this origin only — no inline ``<script>``, no ``on…=`` attributes
 
 API answers are data, never a page: their policy allows nothing at all. A route may send
 its own policy (``/redoc`` does, with a per-request nonce for the styles Redoc injects);
-the middleware then leaves that one alone and adds the rest.
+that one is then left alone and the rest added. ``observability.Observe``, the one layer
+every answer leaves through, adds them (``with_headers``): a layer of their own would cost
+every ingest request a coroutine and a send wrapper more.
 
 CORS is off (browsers refuse cross-origin calls) unless ``DATACAT_CORS_ORIGINS`` names
 origins; then Starlette's ``CORSMiddleware`` answers for those origins only.
@@ -17,11 +19,11 @@ origins; then Starlette's ``CORSMiddleware`` answers for those origins only.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 
 from starlette.applications import Starlette
 from starlette.middleware.cors import CORSMiddleware
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp
 
 from datacat.settings import Settings
 
@@ -53,6 +55,9 @@ COMMON = (
     # posts (no-referrer turns it into "null"), which a CSRF check may rely on.
     (b"referrer-policy", b"same-origin"),
 )
+API_HEADERS = ((CSP, API_POLICY.encode()), *COMMON)
+PAGE_HEADERS = ((CSP, PAGE_POLICY.encode()), *COMMON)
+
 CORS_METHODS = ("GET", "HEAD", "POST", "DELETE")
 CORS_HEADERS = ("Authorization", "Content-Type")
 CORS_EXPOSED = ("Retry-After", "WWW-Authenticate", "X-Request-ID")
@@ -99,68 +104,47 @@ def cors_origins(setting: str) -> list[str]:
     return origins
 
 
-class SecurityHeaders:
-    """Pure ASGI: appends pre-built header pairs to each response's start; nothing else."""
+def is_api(path: str) -> bool:
+    """API answers get ``API_HEADERS``; everything else is a page."""
+    return path.startswith("/api/")
 
-    def __init__(
-        self, app: ASGIApp, page: Sequence[tuple[bytes, bytes]], api: Sequence[tuple[bytes, bytes]]
-    ) -> None:
-        self.app = app
-        self.page = list(page)
-        self.api = list(api)
-        self.page_without_csp = [pair for pair in page if pair[0] != CSP]
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        if scope["path"].startswith("/api/"):
-            api = self.api
+def with_headers(headers: Iterable[tuple[bytes, bytes]], api: bool) -> list[tuple[bytes, bytes]]:
+    """A response's own ``headers``, then ours; a page keeps a policy its route sent.
 
-            async def send_api(message: Message) -> None:
-                if message["type"] == "http.response.start":
-                    message = {**message, "headers": [*message.get("headers", ()), *api]}
-                await send(message)
-
-            await self.app(scope, receive, send_api)
-            return
-
-        async def send_page(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", ()))
-                own_policy = any(name.lower() == CSP for name, _ in headers)
-                headers.extend(self.page_without_csp if own_policy else self.page)
-                message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive, send_page)
+    A new list (the response's own is never changed), built once per answer:
+    ``observability.Observe`` appends the request id to it and sends it.
+    """
+    if api:
+        return [*headers, *API_HEADERS]
+    answer = list(headers)
+    own_policy = any(name.lower() == CSP for name, _ in answer)
+    answer.extend(COMMON if own_policy else PAGE_HEADERS)
+    return answer
 
 
 def install(app: Starlette, settings: Settings) -> None:
-    """Wrap the whole middleware stack, whatever is added to it later, in these two layers.
+    """Wrap the whole middleware stack, whatever is added to it later, in ``CORSMiddleware``
+    when ``DATACAT_CORS_ORIGINS`` names origins.
 
-    Outside everything, so that every answer carries the headers — Starlette's own 500,
-    which ``ServerErrorMiddleware`` sends from outside all user middleware, and the 401s
-    and redirects of the auth layer — and so that a CORS answer (preflight or the
+    Around everything but ``observability.Observe`` (installed after this, so outside it,
+    and which adds the headers above to every answer): a CORS answer (a preflight, or the
     ``Access-Control-Allow-Origin`` on a 401) comes before any check that could refuse it.
     """
     origins = cors_origins(settings.cors_origins)
-    page = [(CSP, PAGE_POLICY.encode()), *COMMON]
-    api = [(CSP, API_POLICY.encode()), *COMMON]
+    if not origins:
+        return
     build = app.build_middleware_stack
 
     def build_middleware_stack() -> ASGIApp:
-        stack = build()
-        if origins:
-            stack = CORSMiddleware(
-                stack,
-                allow_origins=origins,
-                allow_methods=CORS_METHODS,
-                allow_headers=CORS_HEADERS,
-                expose_headers=CORS_EXPOSED,
-                max_age=600,
-            )
-        return SecurityHeaders(stack, page, api)
+        return CORSMiddleware(
+            build(),
+            allow_origins=origins,
+            allow_methods=CORS_METHODS,
+            allow_headers=CORS_HEADERS,
+            expose_headers=CORS_EXPOSED,
+            max_age=600,
+        )
 
     # Starlette's hook for building the stack; add_middleware can only nest inside it.
     app.build_middleware_stack = build_middleware_stack  # type: ignore[method-assign]

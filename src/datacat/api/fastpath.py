@@ -73,7 +73,8 @@ def _validated(adapter: TypeAdapter[Any], body: bytes, *, required: bool) -> Any
             422, [{"loc": ["body", position], "msg": "JSON decode error", "type": "json_invalid"}]
         ) from None
     try:
-        return adapter.validate_python(value, from_attributes=True)
+        # The core validator itself: TypeAdapter.validate_python only forwards its defaults.
+        return adapter.validator.validate_python(value, from_attributes=True)
     except ValidationError as exc:
         errors = [
             describe({**e, "loc": ("body", *e["loc"])}) for e in exc.errors(include_url=False)
@@ -90,9 +91,10 @@ _END: TypeAdapter[EndIn | None] = TypeAdapter(EndIn | None)
 _BATCH: TypeAdapter[BatchIn] = TypeAdapter(BatchIn)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Call:
-    """One request as the handlers see it."""
+    """One request as the handlers see it (not frozen: a frozen dataclass is built through
+    ``object.__setattr__`` per field, ~0.3 µs more on every request)."""
 
     repo: Repository
     limits: Limits
@@ -107,9 +109,14 @@ class Call:
         return None
 
 
+_NO_BODY = SessionCreate()
+"""A create without a body (or ``null``) asks for every default: one model, built once and
+only ever read (building it costs ~0.5 µs, on the commonest create)."""
+
+
 async def create_session(call: Call) -> bytes:
     found = _validated(_CREATE, call.body, required=False) if call.body else None
-    op = toops.create(found)
+    op = toops.create(found or _NO_BODY)
     call.limits.check(op)
     session_id = await call.repo.create_session(op)
     return b'{"session_id":"' + session_id.encode() + b'"}'
@@ -206,19 +213,24 @@ def route(method: str, path: str) -> tuple[Handler, str] | None:
     return None
 
 
+SERVED_BY = "datacat.fastpath"
+"""The scope key naming the handler that served a request (observability's route label)."""
+
+
 class FastPath:
     """ASGI middleware: answers the hot routes itself, passes everything else on."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # A plain function returning the coroutine that answers: one frame fewer per request.
         if scope["type"] == "http":
             found = route(scope["method"], scope["path"])
             if found is not None:
-                await self._serve(found[0], found[1], scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+                scope[SERVED_BY] = found[0]
+                return self._serve(found[0], found[1], scope, receive, send)
+        return self.app(scope, receive, send)
 
     async def _serve(
         self, handler: Handler, session_id: str, scope: Scope, receive: Receive, send: Send
@@ -232,12 +244,13 @@ class FastPath:
             if not message.get("more_body", False):
                 break
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        app_state = scope["app"].state
+        state = scope["app"].state
+        # Items, not attributes: Starlette's State answers an attribute only through
+        # __getattr__, after a failed look-up (~0.3 µs each, on every request).
+        call = Call(state["repository"], state["limits"], session_id, body, scope["headers"])
         headers = [_JSON]
         try:
-            content = await handler(
-                Call(app_state.repository, app_state.limits, session_id, body, scope["headers"])
-            )
+            content = await handler(call)
             if isinstance(content, Document):
                 await _send_document(send, content)
                 return
