@@ -373,6 +373,23 @@ async def _export_one(url: str, session_id: str) -> bytes:
     return found
 
 
+async def _reimported(
+    backend: str, tmp_path: Path, name: str, session: str, exported: bytes
+) -> bytes:
+    """``exported`` imported into a fresh database, then that session exported again."""
+    with fresh_database(backend, tmp_path, name) as url:
+        engine = create_engine(url, pool_size=1)
+        await upgrade(engine)
+        await engine.dispose()
+        importer = Importer(url)
+        try:
+            await importer.add(parse_line(exported), 1)
+            await importer.flush()
+        finally:
+            await importer.close()
+        return await _export_one(url, session)
+
+
 async def test_histograms_round_trip_export_and_import(
     client: httpx.AsyncClient, database_url: str, backend: str, tmp_path: Path
 ) -> None:
@@ -400,17 +417,7 @@ async def test_histograms_round_trip_export_and_import(
     )
     assert all("count" not in m for m in metrics if "buckets" not in m)
 
-    with fresh_database(backend, tmp_path, "histogram_import") as url:
-        engine = create_engine(url, pool_size=1)
-        await upgrade(engine)
-        await engine.dispose()
-        importer = Importer(url)
-        try:
-            await importer.add(parse_line(exported), 1)
-            await importer.flush()
-        finally:
-            await importer.close()
-        assert await _export_one(url, session) == exported
+    assert await _reimported(backend, tmp_path, "histogram_import", session, exported) == exported
 
 
 async def test_histograms_sharing_a_time_export_each_with_its_own_buckets(
@@ -433,17 +440,7 @@ async def test_histograms_sharing_a_time_export_each_with_its_own_buckets(
         [(1000, FRAME["buckets"]), (3, small["buckets"])]
     )
 
-    with fresh_database(backend, tmp_path, "histogram_shared_import") as url:
-        engine = create_engine(url, pool_size=1)
-        await upgrade(engine)
-        await engine.dispose()
-        importer = Importer(url)
-        try:
-            await importer.add(parse_line(exported), 1)
-            await importer.flush()
-        finally:
-            await importer.close()
-        assert await _export_one(url, session) == exported
+    assert await _reimported(backend, tmp_path, "shared_import", session, exported) == exported
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, case, select, update
+from sqlalchemy import Table, bindparam, case, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -309,15 +309,7 @@ class Writer:
             for op in unit.ops
             if isinstance(op, UpdateState) and op.client_id is not None
         ]
-        if not keyed:
-            return set()
-        result = conn.execute(
-            select(state_history.c.session_pk, state_history.c.client_id).where(
-                state_history.c.session_pk.in_(sorted({pk for pk, _ in keyed})),
-                state_history.c.client_id.in_(sorted({client_id for _, client_id in keyed})),
-            )
-        )
-        return {(pk, client_id) for pk, client_id in result}
+        return _stored(conn, state_history, keyed)
 
     def _applied_status_events(self, conn: Connection, group: list[_Unit]) -> set[tuple[int, str]]:
         """Keyed status-changing events in this group already stored by an earlier one.
@@ -334,15 +326,7 @@ class Writer:
             and op.client_id is not None
             and rules.event_changes_status(op.name)
         ]
-        if not keyed:
-            return set()
-        result = conn.execute(
-            select(events.c.session_pk, events.c.client_id).where(
-                events.c.session_pk.in_(sorted({pk for pk, _ in keyed})),
-                events.c.client_id.in_(sorted({client_id for _, client_id in keyed})),
-            )
-        )
-        return {(pk, client_id) for pk, client_id in result}
+        return _stored(conn, events, keyed)
 
     def _create_sessions(
         self, conn: Connection, group: list[_Unit], now: int, created: list[str]
@@ -496,3 +480,17 @@ def _names_deleted_session(exc: Exception) -> bool:
     if isinstance(exc, _StaleSessions):
         return True
     return getattr(getattr(exc, "orig", None), "sqlstate", None) == "23503"
+
+
+def _stored(conn: Connection, table: Table, keyed: Sequence[tuple[int, str | None]]) -> set[Any]:
+    """Which (session pk, client id) pairs of ``keyed`` ``table`` already holds: one query
+    by both INs (the unique (session_pk, client_id) index answers it), none for no pairs."""
+    if not keyed:
+        return set()
+    result = conn.execute(
+        select(table.c.session_pk, table.c.client_id).where(
+            table.c.session_pk.in_(sorted({pk for pk, _ in keyed})),
+            table.c.client_id.in_(sorted({str(client_id) for _, client_id in keyed})),
+        )
+    )
+    return {(pk, client_id) for pk, client_id in result}
