@@ -56,6 +56,9 @@ def metric_out(row: dict[str, Any]) -> dict[str, Any]:
     }
     if "id" in row:
         body["id"] = row["id"]
+    if "buckets" in row:  # a histogram read with its buckets (``HistogramRecord``)
+        body["count"] = row["observations"]
+        body["buckets"] = [{"le": le, "count": count} for le, count in row["buckets"]]
     return body
 
 

@@ -199,17 +199,8 @@ async def list_metrics(session_id: str, repo: Repo, page: LogPageQuery) -> Any:
         session_id, page.name, page.since_us, page.until_us, page.cursor, page.limit
     )
     return json_response(
-        {"items": [_metric_record(r) for r in found.items], "next_cursor": found.next_cursor}
+        {"items": [render.metric_out(r) for r in found.items], "next_cursor": found.next_cursor}
     )
-
-
-def _metric_record(row: dict[str, Any]) -> dict[str, Any]:
-    """A listed metric; a histogram's (``HistogramRecord``) with its count and buckets."""
-    body = render.metric_out(row)
-    if "buckets" in row:
-        body["count"] = row["observations"]
-        body["buckets"] = [{"le": le, "count": count} for le, count in row["buckets"]]
-    return body
 
 
 @router.get(
