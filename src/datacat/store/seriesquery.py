@@ -144,11 +144,15 @@ def source_points(
         offset = ((metrics.c.ts_us % width) + width) % width
         columns.append((metrics.c.ts_us - offset).label("bucket"))
     source = select(*columns).where(*where.all)
-    if query.group_by is not None:
-        source = source.add_columns(group_column(query.group_by, dialect).label("grp")).join_from(
-            metrics, sessions, sessions.c.pk == metrics.c.session_pk
-        )
-    return source
+    if query.group_by is None:
+        return source
+    source = source.add_columns(group_column(query.group_by, dialect).label("grp"))
+    if query.group_by.startswith("tag:"):
+        # A tag is the point's own: joining its session as well cost SQLite a session
+        # look-up per point beside the table read the tags need (count per hour by
+        # tag:gpu over 333k points: 731 → 427 ms of SQLite).
+        return source
+    return source.join_from(metrics, sessions, sessions.c.pk == metrics.c.session_pk)
 
 
 def time_range(conditions: list[ColumnElement[bool]]) -> Select[Any]:
