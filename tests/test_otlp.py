@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gzip
 import logging
 import re
@@ -55,6 +56,7 @@ from opentelemetry.sdk.metrics import Counter, Histogram, MeterProvider
 from opentelemetry.sdk.metrics.export import AggregationTemporality, PeriodicExportingMetricReader
 from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation, View
 from opentelemetry.sdk.resources import Resource
+from sqlalchemy.exc import IntegrityError
 
 from datacat import otlpmap
 from datacat.api.otlp import Refused, inflate, store
@@ -547,19 +549,51 @@ async def two_processes(backend: str, tmp_path: Path) -> AsyncIterator[list[Repo
 
 
 async def test_two_processes_opening_one_session_both_store(
-    two_processes: list[Repository],
+    two_processes: list[Repository], caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Each process has its own lock: the loser of the race to create the session finds
-    the id taken, and writes its ops into the winner's session (each once)."""
+    """The loser of the race to open the session finds the id taken and writes its ops
+    into the winner's session (each once), without a failed write in the log."""
     limits = Limits.from_settings(Settings())
     mapped = otlpmap.map_logs(_logs(_product(), _record("raced")), limits)
     (session_id,) = mapped.sessions
-    await asyncio.gather(
-        *(store(repo, mapped, limits.max_batch_items, asyncio.Lock()) for repo in two_processes)
-    )
+    with caplog.at_level(logging.WARNING, logger="datacat"):
+        await asyncio.gather(
+            *(store(repo, mapped, limits.max_batch_items) for repo in two_processes)
+        )
     for repo in two_processes:
         page = await repo.list_events(session_id)
         assert [row["message"] for row in page.items] == ["raced"]
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("datacat")] == []
+
+
+async def test_an_opening_that_lost_the_race_writes_into_the_winners_session(
+    two_processes: list[Repository], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The race made certain: one process opens the session, then the other, which has not
+    seen it, sends its own opening with its ops. Only an ``if_absent`` opening does that
+    quietly; a plain create of a taken id still fails, as POST /api/sessions must."""
+    first, second = two_processes
+    limits = Limits.from_settings(Settings())
+    product = _product()
+    winner = otlpmap.map_logs(_logs(product, _record("first")), limits)
+    (session_id,) = winner.sessions
+    opening = winner.sessions[session_id]
+    assert opening.if_absent
+    assert not (await first.write_batch([opening, *winner.ops])).missing
+    late = otlpmap.map_logs(
+        _logs(product, _record("second", time_ns=1_790_000_000_000_000_001)), limits
+    )
+    assert list(late.sessions) == [session_id]
+    with caplog.at_level(logging.WARNING, logger="datacat"):
+        result = await second.write_batch([late.sessions[session_id], *late.ops])
+    assert result.missing == []
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("datacat")] == []
+    page = await first.list_events(session_id)
+    assert sorted(row["message"] for row in page.items) == ["first", "second"]
+
+    plain = dataclasses.replace(opening, if_absent=False)
+    with pytest.raises(IntegrityError):
+        await second.write_batch([plain])
 
 
 @pytest.mark.parametrize(

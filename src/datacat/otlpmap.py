@@ -178,6 +178,7 @@ def _opening(session_id: str, resource: dict[str, Any], limits: Limits) -> Creat
         version=_label(resource.get("service.version")),
         host=_label(resource.get("host.name")),
         metadata=resource or None,
+        if_absent=True,
     )
     if limits.problem(op) is not None:
         op.metadata = None  # too big to keep; the session itself still opens

@@ -11,7 +11,6 @@ cannot be decoded, 415 for another content type or encoding.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import zlib
 from typing import Annotated, Any, TypeVar
@@ -33,7 +32,6 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
     ExportMetricsServiceResponse,
 )
-from sqlalchemy.exc import IntegrityError
 
 from datacat import otlpmap
 from datacat.api.deps import Repo
@@ -187,33 +185,21 @@ def _refusal(exc: Refused, media: str) -> Response:
     )
 
 
-async def store(
-    repo: Repository, mapped: otlpmap.Mapped, chunk: int, opening: asyncio.Lock
-) -> None:
+async def store(repo: Repository, mapped: otlpmap.Mapped, chunk: int) -> None:
     """Write the ops, ``chunk`` at a time, opening each session on first sight.
 
-    Ops are written first; only when the writer reports sessions missing are they created,
-    in the same unit as the ops that need them. ``opening`` (one per process) lets one
-    request at a time do that, so this process's concurrent first exports do not race to
-    create the same session; another process may still win the race, and the insert then
-    fails on the unique id: the ops are simply written again. Client ids make every
-    rewrite safe.
+    Ops are written first; only when the writer reports sessions missing are they opened,
+    in the same unit as the ops that need them. The openings are ``if_absent``: when
+    another request or process opened the session in the meantime, the ops go into that
+    one. Client ids make every rewrite safe.
     """
     for start in range(0, len(mapped.ops), chunk):
         ops: list[Op] = list(mapped.ops[start : start + chunk])
         result = await repo.write_batch(ops)
-        if not result.missing:
-            continue
-        async with opening:
-            result = await repo.write_batch(ops)  # opened while this request waited?
-            if not result.missing:
-                continue
+        if result.missing:
             missing = dict.fromkeys(ops[index].session_id for index in result.missing)
-            created: list[Op] = [mapped.sessions[session_id] for session_id in missing]
-            try:
-                result = await repo.write_batch([*created, *ops])
-            except IntegrityError:
-                result = await repo.write_batch(ops)
+            opened: list[Op] = [mapped.sessions[session_id] for session_id in missing]
+            result = await repo.write_batch([*opened, *ops])
         if result.missing:  # deleted again between the two writes: let the exporter retry
             raise Refused(503, "a session was deleted while this export was written; retry")
 
@@ -232,14 +218,6 @@ def _memory(request: Request) -> otlpmap.SeriesMemory:
         state.otlp_series = otlpmap.SeriesMemory()
     memory: otlpmap.SeriesMemory = state.otlp_series
     return memory
-
-
-def _opening(request: Request) -> asyncio.Lock:
-    state = request.app.state
-    if not hasattr(state, "otlp_opening"):
-        state.otlp_opening = asyncio.Lock()
-    lock: asyncio.Lock = state.otlp_opening
-    return lock
 
 
 _STATUS_SCHEMA = {
@@ -388,7 +366,7 @@ async def _export(
             mapped = otlpmap.map_logs(decoded, limits)
         else:
             mapped = otlpmap.map_metrics(decoded, limits, _memory(request))
-        await store(repo, mapped, limits.max_batch_items, _opening(request))
+        await store(repo, mapped, limits.max_batch_items)
     except Refused as exc:
         return _refusal(exc, media)
     return mapped, media

@@ -19,6 +19,9 @@ class CreateSession:
     host: str | None = None
     metadata: dict[str, Any] | None = None
     heartbeat_timeout_s: float | None = None
+    if_absent: bool = False
+    """Open the session unless one with this id exists (then use that one): OTLP opens a
+    session on first sight, and several processes may see it first at once."""
 
 
 @dataclass(slots=True)

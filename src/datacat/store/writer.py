@@ -334,8 +334,22 @@ class Writer:
         new = [op for unit in group for op in unit.ops if isinstance(op, CreateSession)]
         if not new:
             return
+        # An id already taken fails the insert, and with it the group, unless the op asked
+        # only for a session to exist: that row is skipped, and ``_resolve`` then finds
+        # the other one's pk like any known session's.
+        plain = [op for op in new if not op.if_absent]
+        absent = [op for op in new if op.if_absent]
+        if plain:
+            self._insert_sessions(conn, sessions.insert(), plain, now, created)
+        if absent:
+            skipping = self._insert(sessions).on_conflict_do_nothing(index_elements=["id"])
+            self._insert_sessions(conn, skipping, absent, now, created)
+
+    def _insert_sessions(
+        self, conn: Connection, insert: Any, new: list[CreateSession], now: int, created: list[str]
+    ) -> None:
         result = conn.execute(
-            sessions.insert().returning(sessions.c.pk, sessions.c.id),
+            insert.returning(sessions.c.pk, sessions.c.id),
             [
                 {
                     "id": op.session_id,
@@ -361,11 +375,10 @@ class Writer:
 
     def _resolve(self, conn: Connection, group: list[_Unit]) -> list[_Unit]:
         """Map session ids to pks; a unit naming an unknown session is answered, not applied."""
+        # Sessions this group created are cached by now; a create skipped because its id
+        # was taken (``if_absent``) is looked up here with the rest.
         unknown = {
-            op.session_id
-            for unit in group
-            for op in unit.ops
-            if not isinstance(op, CreateSession) and op.session_id not in self._pks
+            op.session_id for unit in group for op in unit.ops if op.session_id not in self._pks
         }
         if unknown:
             result = conn.execute(
