@@ -8,7 +8,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from datacat.settings import Settings
-from datacat.store.tables import metadata
+from datacat.store.tables import include_object_on, metadata
 
 
 def _run(connection: Connection) -> None:
@@ -16,6 +16,7 @@ def _run(connection: Connection) -> None:
         connection=connection,
         target_metadata=metadata,
         render_as_batch=connection.dialect.name == "sqlite",
+        include_object=include_object_on(connection.dialect.name),
     )
     with context.begin_transaction():
         context.run_migrations()

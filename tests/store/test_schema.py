@@ -16,13 +16,15 @@ from datacat.fingerprint import exception_marks
 from datacat.store.database import create_engine
 from datacat.store.migrate import alembic_dir, upgrade
 from datacat.store.repository import Repository
-from datacat.store.tables import metadata
+from datacat.store.tables import include_object_on, metadata
 from support import fresh_database
 
 
 async def test_migrated_schema_matches_tables(fresh_repo: Repository) -> None:
     def diff(sync_conn):
-        context = MigrationContext.configure(sync_conn)
+        context = MigrationContext.configure(
+            sync_conn, opts={"include_object": include_object_on(sync_conn.dialect.name)}
+        )
         return compare_metadata(context, metadata)
 
     async with fresh_repo.engine.connect() as conn:
@@ -57,7 +59,12 @@ async def test_upgrade_twice_is_a_no_op(fresh_repo: Repository) -> None:
     async with fresh_repo.engine.connect() as conn:
         after = await conn.run_sync(snapshot)
         differences = await conn.run_sync(
-            lambda c: compare_metadata(MigrationContext.configure(c), metadata)
+            lambda c: compare_metadata(
+                MigrationContext.configure(
+                    c, opts={"include_object": include_object_on(c.dialect.name)}
+                ),
+                metadata,
+            )
         )
     assert after == before and len(after[1]) == 1
     assert differences == []

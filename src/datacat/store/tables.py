@@ -10,6 +10,9 @@ integer ``pk`` rather than repeating its 36-character uuid, which keeps every ro
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -97,6 +100,7 @@ events = Table(
     ),
 )
 
+_HISTOGRAM_COLUMNS = ("name", "ts_us", "session_pk", "value", "observations")
 metrics = Table(
     "metrics",
     metadata,
@@ -113,8 +117,18 @@ metrics = Table(
     # Migration 0006: a histogram's observation count (its value is the mean); NULL on
     # every other row, read as one observation.
     Column("observations", BigInteger, nullable=True),
-    # Covering indexes: the explorer's aggregations never touch the table itself.
-    Index("ix_metrics_name_ts", "name", "ts_us", "value", "session_pk"),
+    # Covering indexes: the explorer's aggregations never touch the table itself. On
+    # SQLite the by-name one (and the histograms' below) also holds the tags, so a
+    # ``tag:KEY`` group is read from the index (migration 0008; count per hour by tag over
+    # 333k points: 514 → 189 ms of SQLite, inserts unchanged); PostgreSQL cannot keep
+    # arbitrary-size ``jsonb`` in a btree entry, so its indexes stay without them
+    # (``BACKEND_ONLY``).
+    Index("ix_metrics_name_ts", "name", "ts_us", "value", "session_pk").ddl_if(
+        dialect="postgresql"
+    ),
+    Index("ix_metrics_name_ts_tags", "name", "ts_us", "value", "session_pk", "tags").ddl_if(
+        dialect="sqlite"
+    ),
     Index("ix_metrics_session_name_ts", "session_pk", "name", "ts_us", "value"),
     Index(
         "ux_metrics_client_id",
@@ -126,14 +140,17 @@ metrics = Table(
     ),
     Index(
         "ix_metrics_histograms",
-        "name",
-        "ts_us",
-        "session_pk",
-        "value",
-        "observations",
-        sqlite_where=text("observations IS NOT NULL"),
+        *_HISTOGRAM_COLUMNS,
         postgresql_where=text("observations IS NOT NULL"),
-    ),
+    ).ddl_if(dialect="postgresql"),
+    # With the tags too on SQLite, so that for a tag group this index still covers the
+    # histogram rows: else the planner took the by-name one and read every point's row.
+    Index(
+        "ix_metrics_histograms_tags",
+        *_HISTOGRAM_COLUMNS,
+        "tags",
+        sqlite_where=text("observations IS NOT NULL"),
+    ).ddl_if(dialect="sqlite"),
 )
 
 # A histogram's buckets (migration 0006), keyed like its metrics row (session_pk, name,
@@ -202,6 +219,25 @@ service_settings = Table(
     Column("name", String(64), primary_key=True),
     Column("value", Text, nullable=False),
 )
+
+
+BACKEND_ONLY = {
+    "ix_metrics_name_ts": "postgresql",
+    "ix_metrics_name_ts_tags": "sqlite",
+    "ix_metrics_histograms": "postgresql",
+    "ix_metrics_histograms_tags": "sqlite",
+}
+"""Indexes that exist on one backend only (each declared with ``ddl_if`` as well)."""
+
+
+def include_object_on(dialect: str) -> Callable[[Any, str | None, str, bool, Any], bool]:
+    """Alembic's ``include_object`` hook for ``dialect``: an index that belongs to another
+    backend is left out of the comparison (Alembic does not read ``ddl_if``)."""
+
+    def include(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+        return type_ != "index" or BACKEND_ONLY.get(name or "", dialect) == dialect
+
+    return include
 
 
 # Webhook tables (issue 13) live in their own module on the same metadata.
