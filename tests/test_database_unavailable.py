@@ -239,7 +239,6 @@ def test_a_full_disk_is_503_and_nothing_acknowledged_is_lost(backend: str, tmp_p
         assert "unhandled error" not in log_path.read_text()
 
 
-
 def test_a_locked_database_is_503_then_recovers(tmp_path: Path) -> None:
     path = tmp_path / "locked.db"
     env = {"DATACAT_SWEEP_INTERVAL_S": str(SWEEP_INTERVAL_S)}

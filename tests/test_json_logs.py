@@ -34,7 +34,6 @@ def log_lines(path: Path) -> list[dict[str, Any]]:
     return lines
 
 
-
 @pytest.fixture(scope="module")
 def json_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path, Path]]:
     folder = tmp_path_factory.mktemp("json-logs")

@@ -32,7 +32,6 @@ from support.schemas import strict
 exercised: set[tuple[str, str]] = set()
 
 
-
 class Contract:
     """The OpenAPI document's answer schemas, by operation and status."""
 

@@ -49,9 +49,7 @@ def _background_luminance(page: Any) -> float:
 
 
 @pytest.mark.parametrize("where", ["/", "/sessions", "detail", "/metrics?name=memory_usage"])
-def test_dark_scheme(
-    open_page: Callable[..., Any], seeded: Seeded, where: str
-) -> None:
+def test_dark_scheme(open_page: Callable[..., Any], seeded: Seeded, where: str) -> None:
     """The same page in dark and light: dark is dark, and text stays readable on it."""
     url = f"/sessions/{seeded.ids['s1']}" if where == "detail" else where
     dark = open_page(color_scheme="dark")

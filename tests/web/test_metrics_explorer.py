@@ -23,8 +23,9 @@ def _stats(page: Any) -> Stats:
         found = page.get_by_test_id(test_id)
         return found.inner_text() if found.count() else "(none)"
 
-    return Stats(card("sessions-matched"), card("peak"), card("average"), card("min"),
-                 card("points"))
+    return Stats(
+        card("sessions-matched"), card("peak"), card("average"), card("min"), card("points")
+    )
 
 
 def _specs(seeded: Seeded) -> list[Spec]:

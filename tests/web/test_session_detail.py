@@ -69,9 +69,10 @@ def test_one_chart_per_metric(page: Any, seeded: Seeded) -> None:
     spec = seeded.specs["s1"]
     page.goto(f"/sessions/{seeded.ids['s1']}")
     names = sorted(spec.metrics)
-    assert page.eval_on_selector_all(
-        "figure[data-metric]", "els => els.map(e => e.dataset.metric)"
-    ) == names
+    assert (
+        page.eval_on_selector_all("figure[data-metric]", "els => els.map(e => e.dataset.metric)")
+        == names
+    )
     for index, name in enumerate(names, start=1):
         assert chart_points(page, f"chart-{index}") == len(spec.metrics[name])
         label = page.evaluate(f"window.datacatCharts['chart-{index}'].data.datasets[0].label")

@@ -89,8 +89,7 @@ def test_time_range_filter(page: Any, seeded: Seeded) -> None:
 def test_state_filter(page: Any, seeded: Seeded, mode: str, path: str, value: str) -> None:
     """current = the value now; contains = in the array now; ever = at some point."""
     expected = {
-        seeded.ids[key]
-        for key in expected_keys(list(seeded.specs.values()), mode, path, value)
+        seeded.ids[key] for key in expected_keys(list(seeded.specs.values()), mode, path, value)
     }
     assert expected, "every case here matches something"
     page.goto("/sessions")

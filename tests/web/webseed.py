@@ -248,14 +248,24 @@ def seed(http: httpx.Client) -> Seeded:
                 moment = base + timedelta(seconds=15 * next(tick))
                 spec.points.append((name, float(value), moment))
                 items.append(
-                    {"op": "metric", "session_id": sid, "name": name, "value": value,
-                     "timestamp": _stamp(moment)}
+                    {
+                        "op": "metric",
+                        "session_id": sid,
+                        "name": name,
+                        "value": value,
+                        "timestamp": _stamp(moment),
+                    }
                 )
         for name, data in spec.events:
             moment = base + timedelta(seconds=15 * next(tick))
             items.append(
-                {"op": "event", "session_id": sid, "name": name, "data": data,
-                 "timestamp": _stamp(moment)}
+                {
+                    "op": "event",
+                    "session_id": sid,
+                    "name": name,
+                    "data": data,
+                    "timestamp": _stamp(moment),
+                }
             )
         if spec.end:
             items.append({"op": "end", "session_id": sid, "status": spec.end})
