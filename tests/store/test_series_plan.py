@@ -23,6 +23,12 @@ async def sqlite_repo(tmp_path: Path) -> AsyncIterator[Repository]:
     await repo.engine.dispose()
 
 
+def _points(group_by: str | None) -> Select:
+    """The explorer's points of one metric per hour, as ``metricquery`` selects them."""
+    query = SeriesQuery(name="frame_time", group_by=group_by)
+    return source_points(query, match(query, None), Bucket.hour, "sqlite")
+
+
 async def _plan(repo: Repository, query: Select) -> list[str]:
     async with repo.engine.connect() as conn:
         compiled = query.compile(conn.sync_engine, compile_kwargs={"literal_binds": True})
@@ -33,9 +39,7 @@ async def _plan(repo: Repository, query: Select) -> list[str]:
 async def test_sqlite_reads_a_metrics_points_and_tags_from_one_covering_index(
     sqlite_repo: Repository, group_by: str | None
 ) -> None:
-    query = SeriesQuery(name="frame_time", group_by=group_by)
-    points = source_points(query, match(query, None), Bucket.hour, "sqlite")
-    steps = await _plan(sqlite_repo, points)
+    steps = await _plan(sqlite_repo, _points(group_by))
     assert steps == ["SEARCH metrics USING COVERING INDEX ix_metrics_name_ts_tags (name=?)"]
 
 
@@ -44,9 +48,7 @@ async def test_sqlite_finds_histogram_rows_in_their_partial_index(
     sqlite_repo: Repository, group_by: str | None
 ) -> None:
     """Not in the by-name index, which would read every point's row to find the few."""
-    query = SeriesQuery(name="frame_time", group_by=group_by)
-    points = source_points(query, match(query, None), Bucket.hour, "sqlite")
     # The clause histogramseries reads histogram rows with.
-    histograms = points.where(metrics.c.observations.is_not(None)).subquery()
+    histograms = _points(group_by).where(metrics.c.observations.is_not(None)).subquery()
     steps = await _plan(sqlite_repo, select(histograms.c.bucket).distinct())
     assert steps[0] == "SEARCH metrics USING COVERING INDEX ix_metrics_histograms_tags (name=?)"
