@@ -100,6 +100,16 @@ events = Table(
     ),
 )
 
+BACKEND_ONLY: dict[str, str] = {}
+"""Index name → the one backend it exists on (filled by ``_only_on``)."""
+
+
+def _only_on(dialect: str, index: Index) -> Index:
+    """``index`` created on ``dialect`` only, and known to ``include_object_on`` as such."""
+    BACKEND_ONLY[str(index.name)] = dialect
+    return index.ddl_if(dialect=dialect)
+
+
 _HISTOGRAM_COLUMNS = ("name", "ts_us", "session_pk", "value", "observations")
 metrics = Table(
     "metrics",
@@ -123,11 +133,9 @@ metrics = Table(
     # 333k points: 514 → 189 ms of SQLite, inserts unchanged); PostgreSQL cannot keep
     # arbitrary-size ``jsonb`` in a btree entry, so its indexes stay without them
     # (``BACKEND_ONLY``).
-    Index("ix_metrics_name_ts", "name", "ts_us", "value", "session_pk").ddl_if(
-        dialect="postgresql"
-    ),
-    Index("ix_metrics_name_ts_tags", "name", "ts_us", "value", "session_pk", "tags").ddl_if(
-        dialect="sqlite"
+    _only_on("postgresql", Index("ix_metrics_name_ts", "name", "ts_us", "value", "session_pk")),
+    _only_on(
+        "sqlite", Index("ix_metrics_name_ts_tags", "name", "ts_us", "value", "session_pk", "tags")
     ),
     Index("ix_metrics_session_name_ts", "session_pk", "name", "ts_us", "value"),
     Index(
@@ -138,19 +146,25 @@ metrics = Table(
         sqlite_where=text("client_id IS NOT NULL"),
         postgresql_where=text("client_id IS NOT NULL"),
     ),
-    Index(
-        "ix_metrics_histograms",
-        *_HISTOGRAM_COLUMNS,
-        postgresql_where=text("observations IS NOT NULL"),
-    ).ddl_if(dialect="postgresql"),
+    _only_on(
+        "postgresql",
+        Index(
+            "ix_metrics_histograms",
+            *_HISTOGRAM_COLUMNS,
+            postgresql_where=text("observations IS NOT NULL"),
+        ),
+    ),
     # With the tags too on SQLite, so that for a tag group this index still covers the
     # histogram rows: else the planner took the by-name one and read every point's row.
-    Index(
-        "ix_metrics_histograms_tags",
-        *_HISTOGRAM_COLUMNS,
-        "tags",
-        sqlite_where=text("observations IS NOT NULL"),
-    ).ddl_if(dialect="sqlite"),
+    _only_on(
+        "sqlite",
+        Index(
+            "ix_metrics_histograms_tags",
+            *_HISTOGRAM_COLUMNS,
+            "tags",
+            sqlite_where=text("observations IS NOT NULL"),
+        ),
+    ),
 )
 
 # A histogram's buckets (migration 0006), keyed like its metrics row (session_pk, name,
@@ -219,15 +233,6 @@ service_settings = Table(
     Column("name", String(64), primary_key=True),
     Column("value", Text, nullable=False),
 )
-
-
-BACKEND_ONLY = {
-    "ix_metrics_name_ts": "postgresql",
-    "ix_metrics_name_ts_tags": "sqlite",
-    "ix_metrics_histograms": "postgresql",
-    "ix_metrics_histograms_tags": "sqlite",
-}
-"""Indexes that exist on one backend only (each declared with ``ddl_if`` as well)."""
 
 
 def include_object_on(dialect: str) -> Callable[[Any, str | None, str, bool, Any], bool]:
