@@ -84,7 +84,11 @@ class Limits:
     def problem(self, op: Op) -> tuple[str, str] | None:
         """The first limit ``op`` exceeds, as (field, message); None when within all."""
         if isinstance(op, LogEvent):
-            return self._name(op.name) or self._json("data", op.data) or self._labels(op.labels)
+            return (
+                self._name(op.name)
+                or self._json("data", op.data, op.data_json)
+                or self._labels(op.labels)
+            )
         if isinstance(op, LogMetric):
             return self._name(op.name) or self._tags(op.tags)
         if isinstance(op, UpdateState):
@@ -119,12 +123,24 @@ class Limits:
             )
         return self._json("tags", tags)
 
-    def _json(self, field: str, value: Any) -> tuple[str, str] | None:
+    def _json(self, field: str, value: Any, text: str | None = None) -> tuple[str, str] | None:
         """Walk ``value`` level by level: deeper than the limit, or an object with too
-        many keys, is a problem; strings and numbers are never looked at."""
+        many keys, is a problem; strings and numbers are never looked at.
+
+        With ``value``'s JSON ``text`` at hand, most values need no walk: every object or
+        array writes one ``{`` or ``[`` and every key one ``:``, so when the text holds
+        no more of them than the limits allow (those inside strings only add to the
+        count), neither limit can be exceeded.
+        """
         if not isinstance(value, _CONTAINERS):
             return None
         max_depth, max_keys = self.max_state_depth, self.max_object_keys
+        if (
+            text is not None
+            and text.count("{") + text.count("[") <= max_depth
+            and text.count(":") <= max_keys
+        ):
+            return None
         level: list[Any] = [value]
         depth = 0
         while level:

@@ -24,6 +24,7 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.exc import DBAPIError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from datacat import jsoncheck
 from datacat.api import documents, toops
 from datacat.api.documents import Document
 from datacat.api.errors import UNAVAILABLE, describe
@@ -66,7 +67,10 @@ def _validated(adapter: TypeAdapter[Any], body: bytes, *, required: bool) -> Any
             raise Reject(422, [{"loc": ["body"], "msg": "Field required", "type": "missing"}])
         return None
     try:
-        value = loads(body)
+        try:
+            value, context = jsoncheck.decode(body)
+        except orjson.JSONDecodeError:
+            value, context = loads(body), None
     except ValueError as exc:  # json.JSONDecodeError, orjson's included
         position = getattr(exc, "pos", 0)
         raise Reject(
@@ -74,7 +78,7 @@ def _validated(adapter: TypeAdapter[Any], body: bytes, *, required: bool) -> Any
         ) from None
     try:
         # The core validator itself: TypeAdapter.validate_python only forwards its defaults.
-        return adapter.validator.validate_python(value, from_attributes=True)
+        return adapter.validator.validate_python(value, from_attributes=True, context=context)
     except ValidationError as exc:
         errors = [
             describe({**e, "loc": ("body", *e["loc"])}) for e in exc.errors(include_url=False)

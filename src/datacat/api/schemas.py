@@ -20,7 +20,7 @@ from pydantic import (
 
 from datacat.api import examples
 from datacat.histogram import MAX_BUCKETS, MAX_COUNT, problem
-from datacat.jsoncheck import check_json
+from datacat.jsoncheck import check_field
 
 NO_NUL = "^[^\\u0000]*$"
 """Declared on every text field (as ``pattern``) for what ``no_nul`` and ``check_json`` enforce."""
@@ -76,15 +76,15 @@ ClientId = Annotated[
     ),
     AfterValidator(no_nul),
 ]
-JsonValue = Annotated[Any, AfterValidator(check_json), WithJsonSchema(JSON_VALUE_REF)]
+JsonValue = Annotated[Any, AfterValidator(check_field), WithJsonSchema(JSON_VALUE_REF)]
 JsonObject = Annotated[
-    dict[str, Any], AfterValidator(check_json), WithJsonSchema(JSON_OBJECT_SCHEMA)
+    dict[str, Any], AfterValidator(check_field), WithJsonSchema(JSON_OBJECT_SCHEMA)
 ]
 FiniteNumber = Annotated[float, Strict(), Field(allow_inf_nan=False)]
 Timeout = Annotated[float, Strict(), Field(gt=0, le=365 * 86400, allow_inf_nan=False)]
 Tags = Annotated[
     list[Label] | dict[str, Any] | None,
-    AfterValidator(check_json),
+    AfterValidator(check_field),
     WithJsonSchema(
         {
             "anyOf": [

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from datacat.api.schemas import (
     BatchEnd,
     BatchEvent,
@@ -61,6 +63,7 @@ def event(session_id: str, body: EventIn) -> LogEvent:
         body.labels,
         fingerprint,
         fatal,
+        orjson.dumps(body.data).decode(),
     )
 
 

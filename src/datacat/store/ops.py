@@ -48,6 +48,9 @@ class LogEvent:
     # ``api.toops`` from the data, so every ingest path groups alike; None elsewhere.
     fingerprint: str | None = None
     fatal: bool | None = None
+    # ``data`` as stored JSON text, when whoever built the op had it (``api.toops``): the
+    # limits' check and the planner's row then share one encoding instead of two.
+    data_json: str | None = None
 
 
 @dataclass(slots=True)

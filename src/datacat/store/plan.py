@@ -273,6 +273,7 @@ def _event_row(op: LogEvent, pk: int, ts: int, client_id: str | None) -> tuple[A
     """In ``EVENTS``' column order, or ``EVENTS.narrow``'s when none of issue 12's fields
     is set (most events): they stay NULL, read as the defaults. ``fatal`` is set only
     with a fingerprint, so the fingerprint alone decides."""
+    data = op.data_json if op.data_json is not None else _json(op.data)
     if (
         op.level is None
         and op.message is None
@@ -280,13 +281,13 @@ def _event_row(op: LogEvent, pk: int, ts: int, client_id: str | None) -> tuple[A
         and op.labels is None
         and op.fingerprint is None
     ):
-        return (pk, ts, op.name, _json(op.data), client_id)
+        return (pk, ts, op.name, data, client_id)
     labels = None if op.labels is None else _json(op.labels)
     return (
         pk,
         ts,
         op.name,
-        _json(op.data),
+        data,
         op.level,
         op.message,
         op.category,
