@@ -200,3 +200,28 @@ def test_pages_measures_every_issue_12_row_on_tiny_data() -> None:
         if found is not None:
             assert (line["items"] > 0) == (found == "some"), (label, line["items"])
     assert lines["/sessions"]["events"] == 40 * 30
+
+
+def test_paired_runs_two_trees_side_by_side_and_reports_the_ratio() -> None:
+    """``bench.paired`` on this tree twice, two tiny pairs: each pair's figures and the
+    summary come out as numbers (a broken pinning or a lost figure fails here)."""
+    command = [sys.executable, "-m", "bench.paired", str(ROOT), str(ROOT)]
+    done = subprocess.run(
+        [*command, "--only", "event_post", "--pairs", "2", "--per-task", "20"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    assert [line.split(":")[0] for line in lines[:2]] == ["pair 1", "pair 2"]
+    summary = re.fullmatch(
+        r"event_post: CPU µs per request, median [\d,]+ / [\d,]+ \(best [\d,]+ / [\d,]+\); "
+        r"second/first per pair: median (\d+\.\d+), range (\d+\.\d+)-(\d+\.\d+)",
+        lines[2],
+    )
+    assert summary is not None, lines
+    low, high = float(summary[2]), float(summary[3])
+    assert 0 < low <= float(summary[1]) <= high
