@@ -534,6 +534,87 @@ async def test_unfiltered_bucket_percentiles_are_exact(
     assert body["sessions_matched"] == 4 and body["points_matched"] == len(expected)
 
 
+PLAIN_STATISTICS: dict[str, Any] = {
+    "count": lambda values: float(len(values)),
+    "sum": math.fsum,
+    "avg": statistics.fmean,
+    "all": statistics.fmean,  # a line needs one value per bucket
+    "peak": max,
+    "min": min,
+}
+
+
+@pytest.mark.parametrize("aggregation", sorted(PLAIN_STATISTICS))
+@pytest.mark.parametrize(("bucket", "width_s"), [("1h", 3600), ("1d", 86_400)])
+@pytest.mark.parametrize("window", [False, True])
+async def test_unfiltered_bucket_statistics_are_exact(
+    client: httpx.AsyncClient, aggregation: str, bucket: str, width_s: int, window: bool
+) -> None:
+    """Only the name (and a time range) filters here, so SQLite reads each bucket's range
+    of the index with a statement of its own; buckets hold 1, 2 and many points, and the
+    range's edges cut through buckets. Model: the points themselves, bucketed here."""
+    name = f"s_{uuid.uuid4().hex[:8]}"
+    rng = random.Random(f"{aggregation}{bucket}{window}")
+    points: list[tuple[int, float]] = []
+    for session_index in range(3):
+        session = await new_session(client)
+        mine = [
+            (rng.randrange(0, 3 * 86_400), rng.choice([rng.uniform(-50, 500), 7.0]))
+            for _ in range(30 + 20 * session_index)
+        ]
+        if session_index == 0:
+            mine += [(3 * 86_400 + 5, 1.5), (4 * 86_400 + 7, 2.5), (4 * 86_400 + 9, -2.5)]
+            mine += [(7_200, 4.0), (86_400, 9.0)]  # on buckets' edges
+        items = [
+            {"op": "metric", "session_id": session, "name": name, "value": v, "timestamp": _ts(t)}
+            for t, v in mine
+        ]
+        assert (await client.post("/api/batch", json={"items": items})).status_code == 200
+        points += mine
+    since, until = (5_400, 4 * 86_400 + 8) if window else (0, 5 * 86_400)
+    by_bucket: dict[int, list[float]] = {}
+    for t, v in points:
+        if since <= t < until:
+            by_bucket.setdefault(t - t % width_s, []).append(v)
+    expected = [
+        (_ts(start), PLAIN_STATISTICS[aggregation](values))
+        for start, values in sorted(by_bucket.items())
+    ]
+    query = f"name={name}&aggregation={aggregation}&bucket={bucket}"
+    if window:
+        query += f"&since={_ts(since)}&until={_ts(until)}"
+    response = await client.get(f"/api/metrics/series?{query}")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    got = [(p["timestamp"], p["value"]) for p in body["points"]]
+    assert [t for t, _ in got] == [t for t, _ in expected]
+    assert [v for _, v in got] == pytest.approx([v for _, v in expected], rel=1e-9, abs=1e-9)
+    assert body["points_matched"] == len(expected)
+
+
+@pytest.mark.parametrize("aggregation", ["sum", "count", "avg"])
+async def test_unfiltered_daily_buckets_weigh_histograms(
+    client: httpx.AsyncClient, product: str, aggregation: str
+) -> None:
+    """The per-bucket statements treat a histogram as one point at its mean; the buckets
+    holding one are answered weighed by its count, as on every other path."""
+    metric = f"h_{uuid.uuid4().hex[:6]}"
+    seeded = await seed(client, product, metric, random.Random("u" + aggregation))
+    partitions: dict[str, tuple[list[Point], list[Histogram]]] = {}
+    for _, points, histograms in seeded.values():
+        for t, v in points:
+            partitions.setdefault(_ts(t - t % 86_400), ([], []))[0].append((t, v))
+        for h in histograms:
+            partitions.setdefault(_ts(h[0] - h[0] % 86_400), ([], []))[1].append(h)
+    response = await client.get(
+        f"/api/metrics/series?name={metric}&aggregation={aggregation}&bucket=1d"
+    )
+    assert response.status_code == 200, response.text
+    got = {point["timestamp"]: point["value"] for point in response.json()["points"]}
+    expected = {day: model(aggregation, *parts) for day, parts in partitions.items()}
+    assert got == pytest.approx(expected, rel=1e-6, abs=1e-6)
+
+
 @pytest.mark.parametrize("aggregation", ["p50", "p95"])
 async def test_per_session_percentiles_within_a_time_range_by_version(
     client: httpx.AsyncClient, product: str, aggregation: str

@@ -446,6 +446,10 @@ async def _reduced(
         read = await sqliteranks.bucket_percentiles(conn, PERCENTILES[statistic], where, bucket)
     elif statistic in PERCENTILES and bucket is None and not weighed:
         read = await sqliteranks.session_percentiles(conn, query, PERCENTILES[statistic], where)
+    elif statistic not in PERCENTILES and bucket is not None and not grouped:
+        # A bucket holding histograms is answered from ``weighed`` below, as on this path.
+        expression = _PER_SESSION[statistic](metrics.c.value, conn.dialect.name)
+        read = await sqliteranks.bucket_statistics(conn, expression, where, bucket)
     if read is None:
         read = list(await conn.execute(ordered))
     by_group: dict[Any, list[tuple[int, float, str | None]]] = {}

@@ -1,18 +1,30 @@
-"""Exact percentiles on SQLite without window functions: small sorts, one per partition.
+"""Exact statistics per time bucket or session on SQLite, without sorting every point.
 
 SQLite has no percentile function, and its window functions cost ~1.5 µs per row; where
 a partition is a time bucket (no session filter) or a session, its points are counted
 along an index and ``ORDER BY value LIMIT 2 OFFSET low`` reads the two ranks
 ``metricquery.aggregated`` would pick — the same answer, from many small sorts instead
-of one sort of every point followed by three window functions.
+of one sort of every point followed by three window functions. A plain statistic per
+time bucket (count, sum, avg, peak, min) is read the same way, one range of the index
+per bucket, where ``GROUP BY`` a bucket expression sorted every point first.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, literal, select, union_all
+from sqlalchemy import (
+    BigInteger,
+    ClauseElement,
+    ColumnElement,
+    Integer,
+    bindparam,
+    func,
+    literal,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from datacat.store.seriesquery import (
     BUCKET_SECONDS,
@@ -45,6 +57,80 @@ async def bucket_percentiles(
     time. Unfiltered p95 per day over 500k points: 1163 → ~180 ms (load 2.4, 2 cores).
     Exact: the same ranks and weights, so the same answer as the window form.
     """
+    found = await _buckets(conn, where, bucket)
+    if found is None:
+        return None
+    in_bucket = [*where.all, metrics.c.ts_us >= _LOW, metrics.c.ts_us < _HIGH]
+    count = select(_START, func.count()).select_from(metrics).where(*in_bucket)
+    counted = await _each(conn, count, found)
+    filled = sorted((int(start), int(n)) for start, n in counted if n)
+    ranges = {values["start"]: values for values in found}
+    # Above the median, from the top: the sorter then keeps only the rows above the rank
+    # (a twentieth of them for p95) instead of nearly all. One statement text per
+    # direction, so full statements of a direction repeat and are compiled once.
+    wanted: dict[bool, list[dict[str, int]]] = {False: [], True: []}
+    for start, n in filled:
+        low = (n - 1) * percent // 100
+        taken = 2 if low + 1 < n else 1
+        descending = low >= n // 2
+        offset = n - low - taken if descending else low
+        wanted[descending].append({**ranges[start], "taken": taken, "skip": offset})
+    picked: dict[int, tuple[float, float]] = {}
+    for descending, values in wanted.items():
+        ranks = (
+            select(metrics.c.value.label("v"))
+            .where(*in_bucket)
+            .order_by(metrics.c.value.desc() if descending else metrics.c.value)
+            .limit(bindparam("taken", type_=Integer))
+            .offset(bindparam("skip", type_=Integer))
+            .subquery()
+        )
+        term = select(_START, func.min(ranks.c.v), func.max(ranks.c.v))
+        for start, lowest, highest in await _each(conn, term, values):
+            picked[int(start)] = (float(lowest), float(highest))
+    answer = []
+    for start, n in filled:
+        lowest, highest = picked[start]
+        frac = ((n - 1) * percent % 100) / 100.0
+        answer.append((None, start, lowest * (1.0 - frac) + highest * frac, None, start))
+    return answer
+
+
+async def bucket_statistics(
+    conn: AsyncConnection, statistic: ColumnElement[float], where: Conditions, bucket: Bucket
+) -> list[tuple[None, int, float, None, int]] | None:
+    """``statistic`` (an aggregate of ``metrics.c.value``) per time bucket on SQLite, or
+    None when this way does not apply (as for :func:`bucket_percentiles`).
+
+    ``GROUP BY`` the bucket expression made SQLite sort every matching point by it,
+    although the (name, ts_us) index already yields them in time order; a statement per
+    bucket reads its range of the index instead, with no sort. Over a week of 333k points
+    (10,000 sessions), three runs each on one machine: count per hour 316-343 → 126-138
+    ms, sum per automatic bucket 331-356 → 112-143 (the index read alone: ~70 ms).
+    """
+    found = await _buckets(conn, where, bucket)
+    if found is None:
+        return None
+    term = (
+        select(_START, func.count(), statistic)
+        .select_from(metrics)
+        .where(*where.all, metrics.c.ts_us >= _LOW, metrics.c.ts_us < _HIGH)
+    )
+    rows = sorted(await _each(conn, term, found))
+    return [(None, int(start), float(value), None, int(start)) for start, n, value in rows if n]
+
+
+_START = bindparam("start", type_=BigInteger)
+_LOW = bindparam("lo", type_=BigInteger)
+_HIGH = bindparam("hi", type_=BigInteger)
+
+
+async def _buckets(
+    conn: AsyncConnection, where: Conditions, bucket: Bucket
+) -> list[dict[str, int]] | None:
+    """Every bucket between the oldest and newest matching point, oldest first, as the
+    bind values of its start and its range; None where statements per bucket do not
+    apply (PostgreSQL, sessions filtered, too many buckets)."""
     if conn.dialect.name != "sqlite" or where.session:
         return None
     low_ts, high_ts = (await conn.execute(time_range(where.all))).one()
@@ -52,47 +138,36 @@ async def bucket_percentiles(
         return []
     width = BUCKET_SECONDS[bucket] * 1_000_000
     first = low_ts - low_ts % width  # Python's % floors, also before 1970
-    starts = list(range(first, high_ts + 1, width))
+    starts = range(first, high_ts + 1, width)
     if len(starts) > OFFSET_MAX_BUCKETS:
         return None
+    return [{"start": start, "lo": start, "hi": start + width} for start in starts]
 
-    def in_bucket(start: int) -> list[ColumnElement[bool]]:
-        return [*where.all, metrics.c.ts_us >= start, metrics.c.ts_us < start + width]
 
-    counts: list[tuple[int, int]] = []
-    for part in _chunks(starts):
-        terms = [
-            select(literal(start), func.count()).select_from(metrics).where(*in_bucket(start))
-            for start in part
-        ]
-        counts += [(int(a), int(n)) for a, n in await conn.execute(union_all(*terms))]
-    filled = [(start, n) for start, n in counts if n]
-    picked: dict[int, tuple[float, float]] = {}
-    for part in _chunks(filled):
-        terms = []
-        for start, n in part:
-            low = (n - 1) * percent // 100
-            taken = 2 if low + 1 < n else 1
-            # Above the median, from the top: the sorter then keeps only the rows above
-            # the rank (a twentieth of them for p95) instead of nearly all.
-            descending = low >= n // 2
-            ranks = (
-                select(metrics.c.value.label("v"))
-                .where(*in_bucket(start))
-                .order_by(metrics.c.value.desc() if descending else metrics.c.value)
-                .limit(taken)
-                .offset(n - low - taken if descending else low)
-                .subquery()
-            )
-            terms.append(select(literal(start), func.min(ranks.c.v), func.max(ranks.c.v)))
-        for start, lowest, highest in await conn.execute(union_all(*terms)):
-            picked[int(start)] = (float(lowest), float(highest))
-    answer = []
-    for start, n in sorted(filled):
-        lowest, highest = picked[start]
-        frac = ((n - 1) * percent % 100) / 100.0
-        answer.append((None, start, lowest * (1.0 - frac) + highest * frac, None, start))
-    return answer
+async def _each(
+    conn: AsyncConnection, term: ClauseElement, values: list[dict[str, int]]
+) -> list[tuple[Any, ...]]:
+    """``term``'s rows for each set of ``values`` of its bind parameters, in order.
+
+    The term is compiled once and repeated as text, ``_COMPOUND`` to a statement, straight
+    to aiosqlite: building and compiling a SQLAlchemy term per bucket cost about a third
+    of a bucketed percentile (p95 per hour over 333k points, three runs each on one
+    machine: 372-411 → 237-251 ms). Its other parameters (the metric's name, the time
+    range) keep their compiled values.
+    """
+    compiled = term.compile(dialect=conn.dialect)
+    assert isinstance(compiled, SQLCompiler)
+    names = compiled.positiontup
+    assert names is not None  # SQLite's paramstyle is positional
+    fixed = compiled.params
+    driver = (await conn.get_raw_connection()).driver_connection
+    assert driver is not None  # an open connection's aiosqlite one
+    rows: list[tuple[Any, ...]] = []
+    for part in _chunks(values):
+        sql = " UNION ALL ".join([compiled.string] * len(part))
+        params = [bound.get(name, fixed.get(name)) for bound in part for name in names]
+        rows += await driver.execute_fetchall(sql, params)
+    return rows
 
 
 def _chunks(items: list[Any]) -> list[list[Any]]:
