@@ -38,6 +38,20 @@ ROWS = {
 WITHOUT_TARGET = {"batch_500_ids"}
 
 
+def _run(args: list[str], timeout: float) -> str:
+    """``python ARGS`` from the repository root; its output, once it has exited 0."""
+    done = subprocess.run(
+        [sys.executable, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout
+
+
 def _positive(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
 
@@ -51,16 +65,8 @@ def _table_rows(markdown: str) -> list[list[str]]:
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk not installed (make system-deps)")
 def test_quick_benchmarks_print_every_row_with_numbers(tmp_path: Path) -> None:
     table = tmp_path / "quick.md"
-    done = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--output", str(table)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=400,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    lines = [json.loads(text) for text in done.stdout.splitlines() if text.startswith("{")]
+    out = _run(["-m", "bench", "--quick", "--output", str(table)], timeout=400)
+    lines = [json.loads(text) for text in out.splitlines() if text.startswith("{")]
     rows: list[dict[str, Any]] = [line for line in lines if line.get("kind") == "row"]
     by_name = {row["measure"]: row for row in rows}
     assert not [row for row in rows if "error" in row]
@@ -176,17 +182,9 @@ def test_pages_measures_every_issue_12_row_on_tiny_data() -> None:
     pages keep p99 < 300 ms, and that the seeded data gives each filter something to find
     (or, for the rows that must match nothing, nothing).
     """
-    command = [sys.executable, "-m", "bench.pages", "--sessions", "40", "--points", "1200"]
-    done = subprocess.run(
-        [*command, "--requests", "1"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    lines = {line["page"]: line for line in map(json.loads, done.stdout.splitlines())}
+    command = ["-m", "bench.pages", "--sessions", "40", "--points", "1200", "--requests", "1"]
+    out = _run(command, timeout=120)
+    lines = {line["page"]: line for line in map(json.loads, out.splitlines())}
     assert set(ISSUE_12_ROWS) <= set(lines), sorted(set(ISSUE_12_ROWS) - set(lines))
     for label, line in lines.items():
         assert _positive(line["p50"]) and _positive(line["p99"]), label
@@ -205,17 +203,8 @@ def test_pages_measures_every_issue_12_row_on_tiny_data() -> None:
 def test_paired_runs_two_trees_side_by_side_and_reports_the_ratio() -> None:
     """``bench.paired`` on this tree twice, two tiny pairs: each pair's figures and the
     summary come out as numbers (a broken pinning or a lost figure fails here)."""
-    command = [sys.executable, "-m", "bench.paired", str(ROOT), str(ROOT)]
-    done = subprocess.run(
-        [*command, "--only", "event_post", "--pairs", "2", "--per-task", "20"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    lines = done.stdout.splitlines()
+    command = ["-m", "bench.paired", str(ROOT), str(ROOT), "--only", "event_post"]
+    lines = _run([*command, "--pairs", "2", "--per-task", "20"], timeout=120).splitlines()
     assert [line.split(":")[0] for line in lines[:2]] == ["pair 1", "pair 2"]
     summary = re.fullmatch(
         r"event_post: CPU µs per request, median [\d,]+ / [\d,]+ \(best [\d,]+ / [\d,]+\); "
