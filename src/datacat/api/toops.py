@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from datacat.api.schemas import (
     BatchEnd,
     BatchEvent,
@@ -30,6 +28,7 @@ from datacat.store.ops import (
     Op,
     UpdateState,
 )
+from datacat.store.plan import stored_json
 from datacat.timefmt import maybe_us
 
 
@@ -63,7 +62,7 @@ def event(session_id: str, body: EventIn) -> LogEvent:
         body.labels,
         fingerprint,
         fatal,
-        orjson.dumps(body.data).decode(),
+        stored_json(body.data),
     )
 
 

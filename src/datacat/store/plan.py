@@ -188,7 +188,7 @@ def _update_state(p: _Planner, unit: int, pk: int, op: UpdateState, row: Session
         p.seen.add(key)
     p.dirty.add(pk)
     row.state = deep_merge(row.state or {}, op.patch)
-    p.out.history.append((pk, op.ts_us or p.now, _json(op.patch), op.client_id))
+    p.out.history.append((pk, op.ts_us or p.now, stored_json(op.patch), op.client_id))
 
 
 def _log_event(p: _Planner, unit: int, pk: int, op: LogEvent, row: SessionRow | None) -> None:
@@ -265,7 +265,9 @@ _RULES: dict[type, _Rule] = {
 }
 
 
-def _json(value: Any) -> str:
+def stored_json(value: Any) -> str:
+    """A JSON value as the rows store it; ``api.toops`` encodes event data with it ahead
+    of planning (``LogEvent.data_json``), so both must be this one encoding."""
     return orjson.dumps(value).decode()
 
 
@@ -273,7 +275,7 @@ def _event_row(op: LogEvent, pk: int, ts: int, client_id: str | None) -> tuple[A
     """In ``EVENTS``' column order, or ``EVENTS.narrow``'s when none of issue 12's fields
     is set (most events): they stay NULL, read as the defaults. ``fatal`` is set only
     with a fingerprint, so the fingerprint alone decides."""
-    data = op.data_json if op.data_json is not None else _json(op.data)
+    data = op.data_json if op.data_json is not None else stored_json(op.data)
     if (
         op.level is None
         and op.message is None
@@ -282,7 +284,7 @@ def _event_row(op: LogEvent, pk: int, ts: int, client_id: str | None) -> tuple[A
         and op.fingerprint is None
     ):
         return (pk, ts, op.name, data, client_id)
-    labels = None if op.labels is None else _json(op.labels)
+    labels = None if op.labels is None else stored_json(op.labels)
     return (
         pk,
         ts,
@@ -302,8 +304,8 @@ def _metric_row(op: LogMetric, pk: int, ts: int, client_id: str | None) -> tuple
     """In ``METRICS``' column order, ``METRICS.narrow``'s without a kind or unit, or
     ``HISTOGRAMS``' with an observation count."""
     if op.observations is not None:
-        tags = _json(op.tags)
+        tags = stored_json(op.tags)
         return (pk, ts, op.name, op.value, tags, op.kind, op.unit, op.observations, client_id)
     if op.kind is None and op.unit is None:
-        return (pk, ts, op.name, op.value, _json(op.tags), client_id)
-    return (pk, ts, op.name, op.value, _json(op.tags), op.kind, op.unit, client_id)
+        return (pk, ts, op.name, op.value, stored_json(op.tags), client_id)
+    return (pk, ts, op.name, op.value, stored_json(op.tags), op.kind, op.unit, client_id)
