@@ -60,7 +60,7 @@ async def bucket_percentiles(
     found = await _buckets(conn, where, bucket)
     if found is None:
         return None
-    in_bucket = [*where.all, metrics.c.ts_us >= _LOW, metrics.c.ts_us < _HIGH]
+    in_bucket = _in_bucket(where)
     count = select(_START, func.count()).select_from(metrics).where(*in_bucket)
     counted = await _each(conn, count, found)
     filled = sorted((int(start), int(n)) for start, n in counted if n)
@@ -111,11 +111,7 @@ async def bucket_statistics(
     found = await _buckets(conn, where, bucket)
     if found is None:
         return None
-    term = (
-        select(_START, func.count(), statistic)
-        .select_from(metrics)
-        .where(*where.all, metrics.c.ts_us >= _LOW, metrics.c.ts_us < _HIGH)
-    )
+    term = select(_START, func.count(), statistic).select_from(metrics).where(*_in_bucket(where))
     rows = sorted(await _each(conn, term, found))
     return [(None, int(start), float(value), None, int(start)) for start, n, value in rows if n]
 
@@ -123,6 +119,11 @@ async def bucket_statistics(
 _START = bindparam("start", type_=BigInteger)
 _LOW = bindparam("lo", type_=BigInteger)
 _HIGH = bindparam("hi", type_=BigInteger)
+
+
+def _in_bucket(where: Conditions) -> list[ColumnElement[bool]]:
+    """The conditions for one bucket's points, its range bound per statement."""
+    return [*where.all, metrics.c.ts_us >= _LOW, metrics.c.ts_us < _HIGH]
 
 
 async def _buckets(
