@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -20,13 +21,14 @@ from datacat.store.tables import include_object_on, metadata
 from support import fresh_database
 
 
-def _schema_diff(sync_conn):
+def _schema_diff(sync_conn: Connection) -> list[Any]:
     """Alembic's differences between the database and ``tables``, as ``alembic/env.py``
     compares them (another backend's indexes left out)."""
     context = MigrationContext.configure(
         sync_conn, opts={"include_object": include_object_on(sync_conn.dialect.name)}
     )
-    return compare_metadata(context, metadata)
+    differences: list[Any] = compare_metadata(context, metadata)
+    return differences
 
 
 async def test_migrated_schema_matches_tables(fresh_repo: Repository) -> None:
